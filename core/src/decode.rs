@@ -1,0 +1,263 @@
+//! Stage 2: decode the first frame to pixels, within the allocation budget.
+//!
+//! JPEG goes through `zune-jpeg` directly so that CMYK and YCCK data reach the colour stage
+//! untouched (the ICC profile, not a naive formula, decides their colours). Everything else goes
+//! through `image`'s decoders with [`image::Limits`] set from [`Limits`].
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat};
+use zune_core::bytestream::ZCursor;
+use zune_core::colorspace::ColorSpace;
+use zune_core::options::DecoderOptions;
+use zune_jpeg::JpegDecoder;
+use zune_jpeg::errors::DecodeErrors;
+
+use crate::error::{Error, LimitKind};
+use crate::options::Limits;
+use crate::validate::{Format, check_dimensions};
+
+/// Decoded pixels, in the colour space of the file.
+#[derive(Debug, Clone)]
+pub enum Pixels {
+    /// Gray, gray+alpha, RGB or RGBA at 8, 16 or 32-bit float depth.
+    Image(DynamicImage),
+    /// CMYK, 4 bytes per pixel, `0` = no ink (Adobe inversion already undone).
+    Cmyk {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+        /// `width * height * 4` bytes.
+        data: Vec<u8>,
+    },
+}
+
+impl Pixels {
+    /// Width and height in pixels.
+    pub fn dimensions(&self) -> (u32, u32) {
+        match self {
+            Pixels::Image(img) => (img.width(), img.height()),
+            Pixels::Cmyk { width, height, .. } => (*width, *height),
+        }
+    }
+}
+
+/// The first frame of an image and its embedded ICC profile.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// The pixels.
+    pub pixels: Pixels,
+    /// The embedded ICC profile, if any.
+    pub icc: Option<Vec<u8>>,
+}
+
+/// Decodes the first frame of `bytes` (already sniffed as `format`).
+pub fn decode(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded, Error> {
+    match format {
+        Format::Jpeg => decode_jpeg(bytes, limits),
+        other => decode_with_image(bytes, other, limits),
+    }
+}
+
+fn jpeg_error(e: DecodeErrors) -> Error {
+    match e {
+        DecodeErrors::Unsupported(s) => Error::unsupported(format!("JPEG: {s:?}")),
+        DecodeErrors::LargeDimensions(n) => Error::limit_exceeded(LimitKind::Width, n as u64, 0),
+        other => Error::corrupt("jpeg", other.to_string()),
+    }
+}
+
+/// The first start-of-frame marker (0xC0..=0xCF except DHT, JPG and DAC), if any.
+fn jpeg_sof_marker(bytes: &[u8]) -> Option<u8> {
+    let mut i = 2usize;
+    while i + 4 <= bytes.len() {
+        if bytes[i] != 0xFF {
+            return None;
+        }
+        let marker = bytes[i + 1];
+        if marker == 0xFF {
+            i += 1;
+            continue;
+        }
+        if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
+            return Some(marker);
+        }
+        if marker == 0xDA || marker == 0xD9 {
+            return None;
+        }
+        let len = usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]));
+        i = i.checked_add(2 + len)?;
+    }
+    None
+}
+
+fn decode_jpeg(bytes: &[u8], limits: &Limits) -> Result<Decoded, Error> {
+    // Baseline (C0), extended (C1) and progressive (C2) Huffman JPEG are decoded; lossless,
+    // hierarchical and arithmetic-coded processes are refused as unsupported, not corrupt.
+    if let Some(sof) = jpeg_sof_marker(bytes)
+        && !matches!(sof, 0xC0..=0xC2)
+    {
+        let process = match sof {
+            0xC3 | 0xC7 | 0xCB | 0xCF => "lossless",
+            0xC5 | 0xC6 | 0xCD | 0xCE => "hierarchical",
+            _ => "arithmetic-coded",
+        };
+        return Err(Error::unsupported(format!(
+            "{process} JPEG (SOF marker {sof:#04X}) is not supported"
+        )));
+    }
+    let options = DecoderOptions::default()
+        .set_strict_mode(true)
+        .set_max_width(limits.max_width as usize)
+        .set_max_height(limits.max_height as usize);
+    let mut decoder = JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    decoder.decode_headers().map_err(jpeg_error)?;
+    let (width, height) = decoder
+        .dimensions()
+        .ok_or_else(|| Error::corrupt("jpeg", "no frame header"))?;
+    let (width, height) = (width as u32, height as u32);
+    if width == 0 || height == 0 {
+        return Err(Error::corrupt("jpeg", "zero width or height"));
+    }
+    check_dimensions(width, height, limits)?;
+    let input = decoder
+        .input_colorspace()
+        .ok_or_else(|| Error::corrupt("jpeg", "no colour space"))?;
+    let adobe = has_adobe_app14(bytes);
+    let out = match input {
+        ColorSpace::Luma => ColorSpace::Luma,
+        ColorSpace::CMYK => ColorSpace::CMYK,
+        ColorSpace::YCCK => ColorSpace::YCCK,
+        _ => ColorSpace::RGB,
+    };
+    decoder.set_options(decoder.options().jpeg_set_out_colorspace(out));
+    let icc = decoder.icc_profile();
+    let data = decoder.decode().map_err(jpeg_error)?;
+    let expected = width as usize * height as usize * out.num_components();
+    if data.len() != expected {
+        return Err(Error::corrupt("jpeg", "decoder returned a short buffer"));
+    }
+    let pixels = match out {
+        ColorSpace::Luma => Pixels::Image(DynamicImage::ImageLuma8(
+            image::GrayImage::from_raw(width, height, data)
+                .ok_or_else(|| Error::internal("luma buffer size"))?,
+        )),
+        ColorSpace::RGB => Pixels::Image(DynamicImage::ImageRgb8(
+            image::RgbImage::from_raw(width, height, data)
+                .ok_or_else(|| Error::internal("rgb buffer size"))?,
+        )),
+        ColorSpace::CMYK => {
+            let mut data = data;
+            if adobe {
+                // Adobe applications write inverted CMYK.
+                data.iter_mut().for_each(|v| *v = 255 - *v);
+            }
+            Pixels::Cmyk {
+                width,
+                height,
+                data,
+            }
+        }
+        _ => {
+            // YCCK: YCbCr-coded (inverted) CMY plus inverted K.
+            let mut data = data;
+            ycck_to_cmyk(&mut data);
+            Pixels::Cmyk {
+                width,
+                height,
+                data,
+            }
+        }
+    };
+    Ok(Decoded { pixels, icc })
+}
+
+/// Converts Adobe YCCK samples in place to CMYK with `0` = no ink.
+fn ycck_to_cmyk(data: &mut [u8]) {
+    for px in data.chunks_exact_mut(4) {
+        let y = f32::from(px[0]);
+        let cb = f32::from(px[1]) - 128.0;
+        let cr = f32::from(px[2]) - 128.0;
+        let r = y + 1.402 * cr;
+        let g = y - 0.344_136 * cb - 0.714_136 * cr;
+        let b = y + 1.772 * cb;
+        // The encoder stored 255 - C etc. as "RGB" and K inverted.
+        px[0] = r.round().clamp(0.0, 255.0) as u8;
+        px[1] = g.round().clamp(0.0, 255.0) as u8;
+        px[2] = b.round().clamp(0.0, 255.0) as u8;
+        px[3] = 255 - px[3];
+    }
+}
+
+/// True when the JPEG has an Adobe APP14 marker before its first scan.
+fn has_adobe_app14(bytes: &[u8]) -> bool {
+    let mut i = 2usize;
+    while i + 4 <= bytes.len() {
+        if bytes[i] != 0xFF {
+            return false;
+        }
+        let marker = bytes[i + 1];
+        if marker == 0xFF {
+            i += 1;
+            continue;
+        }
+        if marker == 0xDA || marker == 0xD9 {
+            return false;
+        }
+        let len = usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]));
+        if marker == 0xEE && bytes.get(i + 4..i + 9) == Some(b"Adobe") {
+            return true;
+        }
+        i = match i.checked_add(2 + len) {
+            Some(n) => n,
+            None => return false,
+        };
+    }
+    false
+}
+
+fn image_error(format: Format, limits: &Limits, e: ImageError) -> Error {
+    match e {
+        // `image` does not say how much it wanted; report the budget.
+        ImageError::Limits(_) => Error::limit_exceeded(
+            LimitKind::Alloc,
+            limits.max_alloc_bytes.saturating_add(1),
+            limits.max_alloc_bytes,
+        ),
+        ImageError::Unsupported(u) => Error::unsupported(format!("{format}: {u}")),
+        ImageError::IoError(io) => Error::corrupt(format.as_str(), format!("truncated: {io}")),
+        other => Error::corrupt(format.as_str(), other.to_string()),
+    }
+}
+
+fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded, Error> {
+    let image_format = match format {
+        Format::Png => ImageFormat::Png,
+        Format::Gif => ImageFormat::Gif,
+        Format::Webp => ImageFormat::WebP,
+        Format::Bmp => ImageFormat::Bmp,
+        Format::Tiff => ImageFormat::Tiff,
+        Format::Jpeg => ImageFormat::Jpeg,
+    };
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), image_format);
+    let mut image_limits = image::Limits::default();
+    image_limits.max_image_width = Some(limits.max_width);
+    image_limits.max_image_height = Some(limits.max_height);
+    image_limits.max_alloc = Some(limits.max_alloc_bytes);
+    reader.limits(image_limits);
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| image_error(format, limits, e))?;
+    let (width, height) = decoder.dimensions();
+    if width == 0 || height == 0 {
+        return Err(Error::corrupt(format.as_str(), "zero width or height"));
+    }
+    check_dimensions(width, height, limits)?;
+    let icc = decoder.icc_profile().ok().flatten();
+    let img = DynamicImage::from_decoder(decoder).map_err(|e| image_error(format, limits, e))?;
+    Ok(Decoded {
+        pixels: Pixels::Image(img),
+        icc,
+    })
+}

@@ -1,0 +1,41 @@
+#![doc = include_str!("../../README.md")]
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+//!
+//! # Stages
+//!
+//! Each stage is a public module, so benches and advanced users can call one alone:
+//! [`validate`] (sniff + header limits) → [`decode`] → [`color`] (ICC → sRGB) → [`orient`] →
+//! [`resize`] ([`resize::plan`] is a pure function) → [`encode`] → [`dominant`] and
+//! [`placeholder`]. [`container`] reads headers and metadata without decoding; [`storage`]
+//! stores the variants.
+//!
+//! # Cargo features
+//!
+//! - `serde` (default): `Options` deserializes from snake_case JSON, `Output` serializes.
+//! - `fs` (default): [`storage::FsStorage`].
+//! - `rayon` (default): encode variants in parallel. Leave off for `wasm32`.
+
+pub mod color;
+pub mod container;
+pub mod decode;
+pub mod dominant;
+pub mod encode;
+pub mod error;
+pub mod options;
+pub mod orient;
+pub mod output;
+mod pipeline;
+pub mod placeholder;
+pub mod resize;
+pub mod storage;
+pub mod validate;
+
+pub use error::{Error, ErrorCode, LimitKind};
+pub use options::{Limits, Options, OutputFormat, Variant};
+pub use output::{Color, MetadataFound, Output, PaletteColor, SourceReport, VariantOutput};
+pub use pipeline::{Pipeline, Prepared, process, target_size};
+pub use validate::Format;
+
+/// The version of this crate.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,218 @@
+//! The whole pipeline: validate → decode → sRGB → orient → resize → encode → colours.
+
+use image::RgbaImage;
+use sha2::{Digest, Sha256};
+
+use crate::color;
+use crate::container;
+use crate::decode;
+use crate::dominant;
+use crate::encode::{self, WEBP_MAX_DIMENSION};
+use crate::error::Error;
+use crate::options::{Options, OutputFormat, Variant};
+use crate::orient;
+use crate::output::{Color, MetadataFound, Output, PaletteColor, SourceReport, VariantOutput};
+use crate::placeholder;
+use crate::resize::{self, Resizer};
+use crate::validate;
+
+/// A reusable pipeline: options are validated once, and resampling scratch buffers are kept
+/// between runs.
+///
+/// ```
+/// let mut pipeline = imgest::Pipeline::new(imgest::Options::default())?;
+/// let err = pipeline.run(b"definitely not an image").unwrap_err();
+/// assert_eq!(err.code(), imgest::ErrorCode::NotAnImage);
+/// # Ok::<(), imgest::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Pipeline {
+    options: Options,
+    resizer: Resizer,
+}
+
+/// Runs the pipeline once with `options`. For many images, build a [`Pipeline`] and reuse it.
+pub fn process(input: &[u8], options: &Options) -> Result<Output, Error> {
+    Pipeline::new(options.clone())?.run(input)
+}
+
+/// The pixels after decoding, colour conversion and orientation, plus the report so far.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Upright sRGB RGBA8 pixels.
+    pub image: RgbaImage,
+    /// The report on the source.
+    pub source: SourceReport,
+}
+
+impl Pipeline {
+    /// Validates `options` (an `invalid_options` error names the field) and builds a pipeline.
+    pub fn new(options: Options) -> Result<Pipeline, Error> {
+        options.validate()?;
+        Ok(Pipeline {
+            options,
+            resizer: Resizer::new(),
+        })
+    }
+
+    /// The options this pipeline runs with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// Validates, decodes, converts to sRGB and orients `input`, without resizing or encoding.
+    pub fn prepare(&self, input: &[u8]) -> Result<Prepared, Error> {
+        let limits = &self.options.limits;
+        let checked = validate::check(input, limits)?;
+        let format = checked.format;
+        let info = container::scan(input, format.kind(), limits.max_frames);
+        let mut decoded = decode::decode(input, format, limits)?;
+        if decoded.icc.is_none() && !info.icc_compressed {
+            // Profiles only the container walker finds (GIF ICC extension, BMP V5).
+            decoded.icc = info.icc.clone();
+        }
+        let (stored_width, stored_height) = decoded.pixels.dimensions();
+        let has_icc = decoded.icc.is_some() || info.has_icc;
+        let srgb = color::to_srgb(decoded)?;
+        let orientation = info
+            .orientation
+            .filter(|o| (1..=8).contains(o))
+            .unwrap_or(1);
+        let image = orient::apply(srgb.image, orientation);
+        let (width, height) = image.dimensions();
+        let source = SourceReport {
+            format,
+            bytes: input.len() as u64,
+            stored_width,
+            stored_height,
+            orientation,
+            width,
+            height,
+            frames: checked.header.frames.max(info.frames).max(1),
+            has_alpha: srgb.has_alpha,
+            metadata: MetadataFound {
+                exif: info.has_exif,
+                gps: info.has_gps,
+                makernote: info.has_makernote,
+                xmp: info.has_xmp,
+                iptc: info.has_iptc,
+                icc: has_icc,
+                comment: info.has_comment,
+            },
+            icc_description: srgb.icc_description,
+            color_converted: srgb.converted,
+            trailing_bytes: info.trailing_bytes,
+        };
+        Ok(Prepared { image, source })
+    }
+
+    /// Runs the whole pipeline on `input`.
+    pub fn run(&mut self, input: &[u8]) -> Result<Output, Error> {
+        let prepared = self.prepare(input)?;
+        self.finish(prepared)
+    }
+
+    /// Resizes, encodes and analyses prepared pixels.
+    pub fn finish(&mut self, prepared: Prepared) -> Result<Output, Error> {
+        let Prepared { image, source } = prepared;
+        let has_alpha = source.has_alpha;
+        let linear = self.options.linear_light;
+
+        // Resize sequentially (sharing scratch buffers and identical sizes), encode in parallel.
+        let mut resized: Vec<((u32, u32), RgbaImage)> = Vec::new();
+        let mut jobs: Vec<(&Variant, usize)> = Vec::with_capacity(self.options.variants.len());
+        for v in &self.options.variants {
+            let (w, h) = target_size(image.width(), image.height(), v);
+            let idx = match resized.iter().position(|(size, _)| *size == (w, h)) {
+                Some(i) => i,
+                None => {
+                    let img = if (w, h) == image.dimensions() {
+                        image.clone()
+                    } else {
+                        self.resizer.resize(&image, w, h, has_alpha, linear)?
+                    };
+                    resized.push(((w, h), img));
+                    resized.len() - 1
+                }
+            };
+            jobs.push((v, idx));
+        }
+        let encode_one = |(v, idx): &(&Variant, usize)| -> Result<VariantOutput, Error> {
+            let img = &resized[*idx].1;
+            let bytes = encode::encode(img, v.format, v.quality, v.lossless, has_alpha)?;
+            let sha256 = hex(&Sha256::digest(&bytes));
+            Ok(VariantOutput {
+                name: v.name.clone(),
+                width: img.width(),
+                height: img.height(),
+                format: v.format,
+                size: bytes.len(),
+                sha256,
+                bytes,
+            })
+        };
+        #[cfg(feature = "rayon")]
+        let variants: Vec<VariantOutput> = {
+            use rayon::prelude::*;
+            jobs.par_iter().map(encode_one).collect::<Result<_, _>>()?
+        };
+        #[cfg(not(feature = "rayon"))]
+        let variants: Vec<VariantOutput> = jobs.iter().map(encode_one).collect::<Result<_, _>>()?;
+
+        let (dominant_color, palette) = if self.options.dominant_color {
+            let swatches = dominant::palette(&image, usize::from(self.options.palette_size.max(1)));
+            let dominant = swatches.first().map(|s| Color {
+                hex: s.color.hex(),
+                rgb: [s.color.r, s.color.g, s.color.b],
+            });
+            let palette = swatches
+                .iter()
+                .take(usize::from(self.options.palette_size))
+                .map(|s| PaletteColor {
+                    hex: s.color.hex(),
+                    rgb: [s.color.r, s.color.g, s.color.b],
+                    weight: s.weight,
+                })
+                .collect();
+            (dominant, palette)
+        } else {
+            (None, Vec::new())
+        };
+        let placeholder = if self.options.placeholder {
+            Some(placeholder::thumbhash(
+                &image,
+                &mut self.resizer,
+                has_alpha,
+            )?)
+        } else {
+            None
+        };
+        Ok(Output {
+            variants,
+            dominant_color,
+            palette,
+            placeholder,
+            source,
+        })
+    }
+}
+
+/// The size a variant gets from an upright `width` × `height` image (WebP caps each side at
+/// 16383 px).
+pub fn target_size(width: u32, height: u32, v: &Variant) -> (u32, u32) {
+    let (mut mw, mut mh) = (v.max_width, v.max_height);
+    if v.format == OutputFormat::Webp {
+        mw = Some(mw.unwrap_or(WEBP_MAX_DIMENSION).min(WEBP_MAX_DIMENSION));
+        mh = Some(mh.unwrap_or(WEBP_MAX_DIMENSION).min(WEBP_MAX_DIMENSION));
+    }
+    resize::plan(width, height, mw, mh)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}

@@ -1,0 +1,40 @@
+//! A ThumbHash placeholder: a ~25-byte blurry preview to show while the real image loads.
+
+use base64::Engine;
+use image::RgbaImage;
+
+use crate::error::Error;
+use crate::resize::{Resizer, plan};
+
+/// Computes the ThumbHash of `image` (resized to fit 100×100 first, as ThumbHash requires) and
+/// returns it base64-encoded (standard alphabet, padded).
+pub fn thumbhash(
+    image: &RgbaImage,
+    resizer: &mut Resizer,
+    has_alpha: bool,
+) -> Result<String, Error> {
+    let (w, h) = plan(image.width(), image.height(), Some(100), Some(100));
+    let small = resizer.resize(image, w, h, has_alpha, false)?;
+    let hash = thumbhash::rgba_to_thumb_hash(w as usize, h as usize, small.as_raw());
+    Ok(base64::engine::general_purpose::STANDARD.encode(hash))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    #[test]
+    fn decodes_to_the_average_colour() {
+        let img = RgbaImage::from_pixel(640, 480, image::Rgba([200, 40, 40, 255]));
+        let s = thumbhash(&img, &mut Resizer::new(), false).unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD.decode(s).unwrap();
+        let (r, g, b, a) = thumbhash::thumb_hash_to_average_rgba(&bytes).unwrap();
+        assert!((r - 200.0 / 255.0).abs() < 0.05, "{r}");
+        assert!((g - 40.0 / 255.0).abs() < 0.05, "{g}");
+        assert!((b - 40.0 / 255.0).abs() < 0.05, "{b}");
+        assert!((a - 1.0).abs() < 0.01);
+        let ratio = thumbhash::thumb_hash_to_approximate_aspect_ratio(&bytes).unwrap();
+        assert!((ratio - 4.0 / 3.0).abs() < 0.2, "{ratio}");
+    }
+}

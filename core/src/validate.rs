@@ -1,0 +1,334 @@
+//! Stage 1: sniff the format from magic bytes and check the header against [`Limits`], before
+//! any pixel buffer exists.
+//!
+//! The format always comes from the bytes, never from a file name or a declared MIME type.
+
+use crate::container::{self, ContainerInfo, HeaderError, Kind};
+use crate::error::{Error, LimitKind};
+use crate::options::Limits;
+
+/// The input formats imgest decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
+#[non_exhaustive]
+pub enum Format {
+    /// JPEG (baseline and progressive; also MPO, whose first image is used).
+    Jpeg,
+    /// PNG, including APNG (first frame).
+    Png,
+    /// GIF 87a/89a (first frame).
+    Gif,
+    /// WebP lossy, lossless and animated (first frame).
+    Webp,
+    /// Windows bitmap.
+    Bmp,
+    /// TIFF (first page).
+    Tiff,
+}
+
+impl Format {
+    /// Lower-case name (`"jpeg"`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Format::Jpeg => "jpeg",
+            Format::Png => "png",
+            Format::Gif => "gif",
+            Format::Webp => "webp",
+            Format::Bmp => "bmp",
+            Format::Tiff => "tiff",
+        }
+    }
+
+    pub(crate) const fn kind(self) -> Kind {
+        match self {
+            Format::Jpeg => Kind::Jpeg,
+            Format::Png => Kind::Png,
+            Format::Gif => Kind::Gif,
+            Format::Webp => Kind::Webp,
+            Format::Bmp => Kind::Bmp,
+            Format::Tiff => Kind::Tiff,
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+
+/// Identifies the format from the first bytes.
+///
+/// Errors: `not_an_image` for empty input, text (HTML, SVG, XML, JSON, …) and known non-image
+/// files (archives, PDF, audio, video); `unsupported_format` for images outside the allow-list
+/// (HEIC/HEIF, AVIF, PSD, JPEG 2000, JPEG XL, ICO, …) and for unrecognised binary data;
+/// `corrupt_input` for a damaged PNG signature.
+pub fn sniff(bytes: &[u8]) -> Result<Format, Error> {
+    if bytes.is_empty() {
+        return Err(Error::NotAnImage {
+            detail: "the input is empty".into(),
+        });
+    }
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return Ok(Format::Jpeg);
+    }
+    if bytes.starts_with(PNG_SIGNATURE) {
+        return Ok(Format::Png);
+    }
+    if bytes.get(1..4) == Some(b"PNG") {
+        return Err(Error::corrupt("png", "damaged PNG signature"));
+    }
+    if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        return Ok(Format::Gif);
+    }
+    if bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WEBP") {
+        return Ok(Format::Webp);
+    }
+    if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
+        return Ok(Format::Tiff);
+    }
+    if is_bmp(bytes) {
+        return Ok(Format::Bmp);
+    }
+    if let Some(brand) = iso_bmff_image_brand(bytes) {
+        return Err(Error::unsupported(format!(
+            "{brand} (ISO-BMFF image) is not accepted"
+        )));
+    }
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        // A JPEG SOI followed by something other than a marker.
+        return Err(Error::corrupt("jpeg", "no marker after the start of image"));
+    }
+    if let Some(t) = infer::get(bytes) {
+        let what = t.extension();
+        return Err(match t.matcher_type() {
+            infer::MatcherType::Image => Error::unsupported(format!("{what} is not accepted")),
+            _ => Error::NotAnImage {
+                detail: format!("the input looks like a {what} file"),
+            },
+        });
+    }
+    if looks_like_text(bytes) {
+        let head = trim_text_start(bytes);
+        let detail = if head.first() == Some(&b'<') {
+            "the input is markup (HTML, SVG or XML), not a raster image"
+        } else {
+            "the input is text, not an image"
+        };
+        return Err(Error::NotAnImage {
+            detail: detail.into(),
+        });
+    }
+    Err(Error::unsupported("unrecognised binary data"))
+}
+
+fn is_bmp(bytes: &[u8]) -> bool {
+    if !bytes.starts_with(b"BM") {
+        return false;
+    }
+    match bytes.get(14..18) {
+        Some(h) => matches!(
+            u32::from_le_bytes([h[0], h[1], h[2], h[3]]),
+            12 | 16 | 40 | 52 | 56 | 64 | 108 | 124
+        ),
+        // Too short to tell: let the header check report truncation.
+        None => bytes.len() >= 2,
+    }
+}
+
+fn iso_bmff_image_brand(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.get(4..8) != Some(b"ftyp") {
+        return None;
+    }
+    let size = bytes
+        .get(0..4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)?;
+    let end = size.clamp(8, 256).min(bytes.len());
+    let brands = bytes.get(8..end)?;
+    let mut found = None;
+    for brand in brands.chunks_exact(4) {
+        match brand {
+            b"avif" | b"avis" => return Some("AVIF"),
+            b"heic" | b"heix" | b"heim" | b"heis" | b"hevc" | b"hevx" | b"mif1" | b"msf1" => {
+                found = Some("HEIF/HEIC")
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+fn trim_text_start(bytes: &[u8]) -> &[u8] {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
+fn looks_like_text(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(1024)];
+    let head = trim_text_start(head);
+    if head.is_empty() {
+        return true;
+    }
+    if head.first() == Some(&b'<') {
+        return true;
+    }
+    // Printable ASCII / UTF-8 with no control bytes other than whitespace.
+    let text = match std::str::from_utf8(head) {
+        Ok(s) => s,
+        Err(e) if e.valid_up_to() + 4 >= head.len() => {
+            std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default()
+        }
+        Err(_) => return false,
+    };
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| !c.is_control() || c == '\n' || c == '\r' || c == '\t')
+}
+
+/// What [`check`] learned: the format and the header facts.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The sniffed format.
+    pub format: Format,
+    /// Header facts (stored size, frames).
+    pub header: ContainerInfo,
+}
+
+/// Checks the input size, sniffs the format and reads the header, then checks its dimensions,
+/// pixel count and frame count against `limits`. Touches no pixel data.
+pub fn check(bytes: &[u8], limits: &Limits) -> Result<Checked, Error> {
+    let len = bytes.len() as u64;
+    if len > limits.max_input_bytes {
+        return Err(Error::limit_exceeded(
+            LimitKind::InputBytes,
+            len,
+            limits.max_input_bytes,
+        ));
+    }
+    let format = sniff(bytes)?;
+    let header = container::header(bytes, format.kind(), limits.max_frames).map_err(|e| {
+        let detail = match e {
+            HeaderError::Truncated(what) => format!("truncated header: {what}"),
+            HeaderError::Malformed(what) => format!("malformed header: {what}"),
+        };
+        Error::corrupt(format.as_str(), detail)
+    })?;
+    check_dimensions(header.width, header.height, limits)?;
+    if header.frames > limits.max_frames {
+        return Err(Error::limit_exceeded(
+            LimitKind::Frames,
+            header.frames.into(),
+            limits.max_frames.into(),
+        ));
+    }
+    Ok(Checked { format, header })
+}
+
+/// Checks a width and height against the limits (zero sizes are corrupt input).
+pub fn check_dimensions(width: u32, height: u32, limits: &Limits) -> Result<(), Error> {
+    if width > limits.max_width {
+        return Err(Error::limit_exceeded(
+            LimitKind::Width,
+            width.into(),
+            limits.max_width.into(),
+        ));
+    }
+    if height > limits.max_height {
+        return Err(Error::limit_exceeded(
+            LimitKind::Height,
+            height.into(),
+            limits.max_height.into(),
+        ));
+    }
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > limits.max_pixels {
+        return Err(Error::limit_exceeded(
+            LimitKind::Pixels,
+            pixels,
+            limits.max_pixels,
+        ));
+    }
+    // Decoded RGBA8 plus one working copy must fit the allocation budget.
+    let bytes = pixels.saturating_mul(4);
+    if bytes > limits.max_alloc_bytes {
+        return Err(Error::limit_exceeded(
+            LimitKind::Alloc,
+            bytes,
+            limits.max_alloc_bytes,
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    #[test]
+    fn sniff_table() {
+        let cases: &[(&[u8], Result<Format, ErrorCode>)] = &[
+            (b"", Err(ErrorCode::NotAnImage)),
+            (b"\xFF\xD8\xFF\xE0", Ok(Format::Jpeg)),
+            (b"\x89PNG\r\n\x1a\n", Ok(Format::Png)),
+            (b"\x89PNG\n\x1a\n\0", Err(ErrorCode::CorruptInput)),
+            (b"\x09PNG\r\n\x1a\n", Err(ErrorCode::CorruptInput)),
+            (b"GIF89a", Ok(Format::Gif)),
+            (b"GIF87a", Ok(Format::Gif)),
+            (b"RIFF\0\0\0\0WEBPVP8 ", Ok(Format::Webp)),
+            (b"II*\0\x08\0\0\0", Ok(Format::Tiff)),
+            (b"MM\0*\0\0\0\x08", Ok(Format::Tiff)),
+            (
+                b"\0\0\0\x1cftypheic\0\0\0\0mif1heic",
+                Err(ErrorCode::UnsupportedFormat),
+            ),
+            (
+                b"\0\0\0\x1cftypavif\0\0\0\0mif1avif",
+                Err(ErrorCode::UnsupportedFormat),
+            ),
+            (b"8BPS\0\x01\0\0\0\0\0\0", Err(ErrorCode::UnsupportedFormat)),
+            (
+                b"\0\0\0\x0cjP  \r\n\x87\n",
+                Err(ErrorCode::UnsupportedFormat),
+            ),
+            (b"<!DOCTYPE html><html>", Err(ErrorCode::NotAnImage)),
+            (
+                b"  <svg xmlns='http://www.w3.org/2000/svg'/>",
+                Err(ErrorCode::NotAnImage),
+            ),
+            (
+                b"\xEF\xBB\xBF<?xml version='1.0'?>",
+                Err(ErrorCode::NotAnImage),
+            ),
+            (b"hello world\n", Err(ErrorCode::NotAnImage)),
+            (b"%PDF-1.7\n", Err(ErrorCode::NotAnImage)),
+            (b"PK\x03\x04\x14\0\0\0", Err(ErrorCode::NotAnImage)),
+            (
+                b"\0\0\x02\0\0\0\0\0\0\0\0\0\xc8\0 \0\x18 ",
+                Err(ErrorCode::UnsupportedFormat),
+            ),
+        ];
+        for (bytes, want) in cases {
+            let got = sniff(bytes).map_err(|e| e.code());
+            assert_eq!(&got, want, "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn byte_cap_is_checked_first() {
+        let limits = Limits::default().with_max_input_bytes(3);
+        let err = check(b"GIF89a", &limits).unwrap_err();
+        assert_eq!(err.limit(), Some(LimitKind::InputBytes));
+    }
+}

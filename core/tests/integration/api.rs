@@ -1,0 +1,325 @@
+//! End-to-end behaviour on fixtures generated in code.
+
+use imgest::{ErrorCode, Limits, Options, OutputFormat, Pipeline, Variant, process};
+
+use crate::fixtures::{self, gradient};
+use crate::webp_chunks::assert_no_metadata;
+
+fn prepare(bytes: &[u8]) -> imgest::Prepared {
+    Pipeline::new(Options::default())
+        .unwrap()
+        .prepare(bytes)
+        .unwrap()
+}
+
+fn mean_abs_diff(a: &image::RgbaImage, b: &image::RgbaImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let s: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    s as f64 / a.as_raw().len() as f64
+}
+
+#[test]
+fn default_variants_and_report() {
+    let img = gradient(2000, 1000);
+    let bytes = fixtures::jpeg(&img, Some(fixtures::exif_block(1, true)), None);
+    let out = process(&bytes, &Options::default()).unwrap();
+    let sizes: Vec<_> = out
+        .variants
+        .iter()
+        .map(|v| (v.name.as_str(), v.width, v.height))
+        .collect();
+    assert_eq!(
+        sizes,
+        [
+            ("thumbnail", 150, 75),
+            ("medium", 800, 400),
+            ("large", 1600, 800),
+            ("original", 2000, 1000)
+        ]
+    );
+    for v in &out.variants {
+        assert_eq!(v.format, OutputFormat::Webp);
+        assert_eq!(v.size, v.bytes.len());
+        assert_eq!(v.sha256.len(), 64);
+        assert_no_metadata(&v.bytes).unwrap();
+        let back = image::load_from_memory(&v.bytes).unwrap();
+        assert_eq!((back.width(), back.height()), (v.width, v.height));
+    }
+    let s = &out.source;
+    assert_eq!(s.format, imgest::Format::Jpeg);
+    assert_eq!(
+        (s.width, s.height, s.stored_width, s.stored_height),
+        (2000, 1000, 2000, 1000)
+    );
+    assert!(s.metadata.exif && s.metadata.gps, "{:?}", s.metadata);
+    assert!(!s.metadata.xmp && !s.metadata.icc);
+    assert_eq!(s.frames, 1);
+    assert!(!s.has_alpha);
+    assert!(out.placeholder.as_deref().is_some_and(|p| !p.is_empty()));
+    assert!(!out.palette.is_empty() && out.palette.len() <= 5);
+    assert_eq!(out.dominant_color.as_ref().unwrap().hex, out.palette[0].hex);
+}
+
+#[test]
+fn small_images_are_never_upscaled() {
+    let bytes = fixtures::png_rgb(&gradient(40, 30), None, None);
+    let out = process(&bytes, &Options::default()).unwrap();
+    assert!(out.variants.iter().all(|v| (v.width, v.height) == (40, 30)));
+    // Identical sizes are resized and encoded from the same pixels: identical bytes.
+    assert!(out.variants.windows(2).all(|w| w[0].sha256 == w[1].sha256));
+}
+
+#[test]
+fn orientation_1_to_8_in_jpeg_png_and_webp() {
+    let img = gradient(48, 32);
+    type Make = fn(&image::RgbImage, Option<Vec<u8>>, Option<Vec<u8>>) -> Vec<u8>;
+    let makers: [(&str, Make); 3] = [
+        ("jpeg", fixtures::jpeg),
+        ("png", fixtures::png_rgb),
+        ("webp", fixtures::webp_lossless),
+    ];
+    for (name, make) in makers {
+        let upright = prepare(&make(&img, None, None)).image;
+        for o in 1..=8u8 {
+            let bytes = make(&img, Some(fixtures::exif_block(u16::from(o), false)), None);
+            let p = prepare(&bytes);
+            assert_eq!(p.source.orientation, o, "{name} {o}");
+            assert!(p.source.metadata.exif, "{name} {o}");
+            let want = imgest::orient::apply(upright.clone(), o);
+            assert_eq!(p.image.dimensions(), want.dimensions(), "{name} {o}");
+            let d = mean_abs_diff(&p.image, &want);
+            assert!(d < 0.5, "{name} orientation {o}: mean abs diff {d}");
+            let (w, h) = if o >= 5 { (32, 48) } else { (48, 32) };
+            assert_eq!((p.source.width, p.source.height), (w, h));
+            // Output carries no EXIF, so viewers will not rotate it again.
+            let out = process(&bytes, &Options::default()).unwrap();
+            for v in &out.variants {
+                assert_no_metadata(&v.bytes).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn icc_profiles_are_converted_to_srgb() {
+    // sRGB red expressed in Display P3 is about (234, 51, 35).
+    let p3_red = image::RgbImage::from_pixel(16, 16, image::Rgb([234, 51, 35]));
+    let icc = fixtures::icc(moxcms::ColorProfile::new_display_p3());
+    for bytes in [
+        fixtures::png_rgb(&p3_red, None, Some(icc.clone())),
+        fixtures::webp_lossless(&p3_red, None, Some(icc.clone())),
+    ] {
+        let p = prepare(&bytes);
+        assert!(p.source.metadata.icc && p.source.color_converted);
+        let px = p.image.get_pixel(8, 8).0;
+        assert!(
+            px[0] >= 250 && px[1] <= 8 && px[2] <= 8,
+            "P3 → sRGB gave {px:?}"
+        );
+        let out = process(&bytes, &Options::default()).unwrap();
+        for v in &out.variants {
+            assert_no_metadata(&v.bytes).unwrap();
+        }
+    }
+    // A JPEG with a ProPhoto profile: mid grey stays grey, saturated colours move.
+    let icc = fixtures::icc(moxcms::ColorProfile::new_pro_photo_rgb());
+    let img = image::RgbImage::from_fn(16, 16, |x, _| {
+        if x < 8 {
+            image::Rgb([128, 128, 128])
+        } else {
+            image::Rgb([100, 160, 60])
+        }
+    });
+    let ignored = prepare(&fixtures::jpeg(&img, None, None)).image;
+    let p = prepare(&fixtures::jpeg(&img, None, Some(icc)));
+    assert!(p.source.color_converted);
+    let grey = p.image.get_pixel(3, 8).0;
+    assert!(
+        grey[0].abs_diff(grey[1]) <= 2 && grey[1].abs_diff(grey[2]) <= 2,
+        "{grey:?}"
+    );
+    let green = p.image.get_pixel(12, 8).0;
+    let raw = ignored.get_pixel(12, 8).0;
+    assert!(
+        green[1].abs_diff(raw[1]) > 10 || green[0].abs_diff(raw[0]) > 10,
+        "{green:?} vs {raw:?}"
+    );
+}
+
+#[test]
+fn grayscale_16_bit_and_alpha_inputs() {
+    let gray16 =
+        image::ImageBuffer::<image::Luma<u16>, _>::from_pixel(20, 10, image::Luma([0x8080]));
+    let mut png = Vec::new();
+    image::DynamicImage::ImageLuma16(gray16)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let out = process(&png, &Options::default()).unwrap();
+    assert_eq!(out.dominant_color.unwrap().hex, "#808080");
+
+    let rgba = image::RgbaImage::from_fn(30, 30, |x, _| {
+        if x < 15 {
+            image::Rgba([10, 200, 30, 255])
+        } else {
+            image::Rgba([0, 0, 0, 0])
+        }
+    });
+    let out = process(&fixtures::png_rgba(&rgba, None, None), &Options::default()).unwrap();
+    assert!(out.source.has_alpha);
+    assert_eq!(out.dominant_color.as_ref().unwrap().hex, "#0ac81e");
+    let back = image::load_from_memory(&out.variants[0].bytes).unwrap();
+    assert!(back.color().has_alpha());
+    let gif = fixtures::gif(&rgba);
+    let out = process(&gif, &Options::default()).unwrap();
+    assert_eq!(out.source.format, imgest::Format::Gif);
+    assert!(out.source.has_alpha);
+}
+
+#[test]
+fn configurable_variants_formats() {
+    let bytes = fixtures::png_rgb(&gradient(300, 200), None, None);
+    let options = Options::default().with_variants(vec![
+        Variant::fit("a", 100)
+            .with_format(OutputFormat::Jpeg)
+            .with_quality(70),
+        Variant::fit("b", 100).with_format(OutputFormat::Png),
+        Variant::fit("c", 100).with_lossless(true),
+        Variant::original("d").with_box(Some(50), None),
+    ]);
+    let out = process(&bytes, &options).unwrap();
+    let got: Vec<_> = out
+        .variants
+        .iter()
+        .map(|v| (v.name.as_str(), v.width, v.height, v.format))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("a", 100, 67, OutputFormat::Jpeg),
+            ("b", 100, 67, OutputFormat::Png),
+            ("c", 100, 67, OutputFormat::Webp),
+            ("d", 50, 33, OutputFormat::Webp),
+        ]
+    );
+    assert!(out.variants[0].bytes.starts_with(&[0xFF, 0xD8]));
+    assert!(out.variants[1].bytes.starts_with(b"\x89PNG"));
+    assert_eq!(&out.variants[2].bytes[12..16], b"VP8L");
+}
+
+#[test]
+fn truncated_inputs_are_corrupt() {
+    let img = gradient(64, 64);
+    let inputs = [
+        ("jpeg", fixtures::jpeg(&img, None, None)),
+        ("png", fixtures::png_rgb(&img, None, None)),
+        ("webp", fixtures::webp_lossless(&img, None, None)),
+        (
+            "gif",
+            fixtures::gif(&image::DynamicImage::ImageRgb8(img.clone()).to_rgba8()),
+        ),
+    ];
+    for (name, bytes) in inputs {
+        for cut in [bytes.len() / 2, bytes.len() * 3 / 4] {
+            let err = process(&bytes[..cut], &Options::default()).unwrap_err();
+            assert_eq!(
+                err.code(),
+                ErrorCode::CorruptInput,
+                "{name} cut at {cut}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn appended_payloads_do_not_survive() {
+    let mut bytes = fixtures::jpeg(&gradient(64, 48), None, None);
+    let payload = b"ID3\x04\0\0\0\0\0\x0fSECRET-PAYLOAD-THAT-MUST-NOT-SURVIVE";
+    bytes.extend_from_slice(payload);
+    let out = process(&bytes, &Options::default()).unwrap();
+    assert!(
+        out.source.trailing_bytes >= payload.len() as u64,
+        "{}",
+        out.source.trailing_bytes
+    );
+    for v in &out.variants {
+        assert!(!v.bytes.windows(14).any(|w| w == b"SECRET-PAYLOAD"));
+    }
+}
+
+#[test]
+fn pipeline_is_reusable_and_deterministic() {
+    let bytes = fixtures::png_rgb(&gradient(500, 300), None, None);
+    let mut p = Pipeline::new(Options::default()).unwrap();
+    let a = p.run(&bytes).unwrap();
+    let _ = p.run(b"garbage").unwrap_err();
+    let b = p.run(&bytes).unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn linear_light_option_changes_fine_detail() {
+    let board = image::RgbImage::from_fn(64, 64, |x, y| {
+        let v = if (x + y) % 2 == 0 { 0 } else { 255 };
+        image::Rgb([v, v, v])
+    });
+    let bytes = fixtures::png_rgb(&board, None, None);
+    let variants = vec![Variant::fit("half", 32).with_format(OutputFormat::Png)];
+    let mean = |linear: bool| {
+        let o = Options::default()
+            .with_variants(variants.clone())
+            .with_linear_light(linear);
+        let out = process(&bytes, &o).unwrap();
+        let img = image::load_from_memory(&out.variants[0].bytes)
+            .unwrap()
+            .to_luma8();
+        img.pixels().map(|p| f64::from(p.0[0])).sum::<f64>() / 1024.0
+    };
+    let (gamma, linear) = (mean(false), mean(true));
+    assert!((gamma - 128.0).abs() < 3.0, "{gamma}");
+    assert!((linear - 188.0).abs() < 3.0, "{linear}");
+}
+
+#[test]
+fn invalid_options_are_reported_before_any_work() {
+    let err = Pipeline::new(Options::default().with_quality(200)).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidOptions);
+    let err = process(
+        b"",
+        &Options::default().with_limits(Limits::default().with_max_frames(0)),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidOptions);
+}
+
+#[test]
+fn non_images_and_unsupported_formats() {
+    let cases: &[(&[u8], ErrorCode)] = &[
+        (b"", ErrorCode::NotAnImage),
+        (b"<html><body>hi</body></html>", ErrorCode::NotAnImage),
+        (
+            b"<svg xmlns=\"http://www.w3.org/2000/svg\"></svg>",
+            ErrorCode::NotAnImage,
+        ),
+        (
+            b"\0\0\0\x18ftypheic\0\0\0\0mif1heic",
+            ErrorCode::UnsupportedFormat,
+        ),
+        (
+            b"8BPS\0\x01\0\0\0\0\0\0\0\x03",
+            ErrorCode::UnsupportedFormat,
+        ),
+        (b"\x89PNG\r\n\x1a\n", ErrorCode::CorruptInput),
+    ];
+    for (bytes, code) in cases {
+        assert_eq!(
+            process(bytes, &Options::default()).unwrap_err().code(),
+            *code,
+            "{bytes:?}"
+        );
+    }
+}

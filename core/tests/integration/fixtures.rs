@@ -1,0 +1,187 @@
+//! Fixtures generated in code, so the tests stand alone in any checkout.
+
+use image::codecs::jpeg::JpegEncoder;
+use image::codecs::png::PngEncoder;
+use image::codecs::webp::WebPEncoder;
+use image::{ExtendedColorType, ImageEncoder, RgbImage, RgbaImage};
+
+/// A w×h gradient with a distinct colour in each corner, so orientation mistakes show.
+pub fn gradient(w: u32, h: u32) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, y| {
+        let fx = x * 255 / w.max(2).saturating_sub(1).max(1);
+        let fy = y * 255 / h.max(2).saturating_sub(1).max(1);
+        image::Rgb([fx.min(255) as u8, fy.min(255) as u8, 64])
+    })
+}
+
+/// A little-endian TIFF/EXIF block with Orientation, and optionally a GPS IFD with a latitude.
+pub fn exif_block(orientation: u16, gps: bool) -> Vec<u8> {
+    let mut t = Vec::new();
+    t.extend_from_slice(b"II*\0");
+    t.extend_from_slice(&8u32.to_le_bytes());
+    let entries: u16 = if gps { 2 } else { 1 };
+    t.extend_from_slice(&entries.to_le_bytes());
+    // Orientation (0x0112), SHORT, 1.
+    t.extend_from_slice(&0x0112u16.to_le_bytes());
+    t.extend_from_slice(&3u16.to_le_bytes());
+    t.extend_from_slice(&1u32.to_le_bytes());
+    t.extend_from_slice(&u32::from(orientation).to_le_bytes());
+    if gps {
+        // GPSInfo (0x8825), LONG, 1, offset of the GPS IFD.
+        let gps_ifd = 8 + 2 + 12 * u32::from(entries) + 4;
+        t.extend_from_slice(&0x8825u16.to_le_bytes());
+        t.extend_from_slice(&4u16.to_le_bytes());
+        t.extend_from_slice(&1u32.to_le_bytes());
+        t.extend_from_slice(&gps_ifd.to_le_bytes());
+    }
+    t.extend_from_slice(&0u32.to_le_bytes());
+    if gps {
+        // GPS IFD: GPSLatitudeRef = "N".
+        t.extend_from_slice(&1u16.to_le_bytes());
+        t.extend_from_slice(&0x0001u16.to_le_bytes());
+        t.extend_from_slice(&2u16.to_le_bytes());
+        t.extend_from_slice(&2u32.to_le_bytes());
+        t.extend_from_slice(b"N\0\0\0");
+        t.extend_from_slice(&0u32.to_le_bytes());
+    }
+    t
+}
+
+pub fn jpeg(img: &RgbImage, exif: Option<Vec<u8>>, icc: Option<Vec<u8>>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = JpegEncoder::new_with_quality(&mut out, 95);
+    if let Some(e) = exif {
+        enc.set_exif_metadata(e).unwrap();
+    }
+    if let Some(i) = icc {
+        enc.set_icc_profile(i).unwrap();
+    }
+    enc.write_image(
+        img.as_raw(),
+        img.width(),
+        img.height(),
+        ExtendedColorType::Rgb8,
+    )
+    .unwrap();
+    out
+}
+
+pub fn png_rgba(img: &RgbaImage, exif: Option<Vec<u8>>, icc: Option<Vec<u8>>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = PngEncoder::new(&mut out);
+    if let Some(e) = exif {
+        enc.set_exif_metadata(e).unwrap();
+    }
+    if let Some(i) = icc {
+        enc.set_icc_profile(i).unwrap();
+    }
+    enc.write_image(
+        img.as_raw(),
+        img.width(),
+        img.height(),
+        ExtendedColorType::Rgba8,
+    )
+    .unwrap();
+    out
+}
+
+pub fn png_rgb(img: &RgbImage, exif: Option<Vec<u8>>, icc: Option<Vec<u8>>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = PngEncoder::new(&mut out);
+    if let Some(e) = exif {
+        enc.set_exif_metadata(e).unwrap();
+    }
+    if let Some(i) = icc {
+        enc.set_icc_profile(i).unwrap();
+    }
+    enc.write_image(
+        img.as_raw(),
+        img.width(),
+        img.height(),
+        ExtendedColorType::Rgb8,
+    )
+    .unwrap();
+    out
+}
+
+pub fn webp_lossless(img: &RgbImage, exif: Option<Vec<u8>>, icc: Option<Vec<u8>>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = WebPEncoder::new_lossless(&mut out);
+    if let Some(e) = exif {
+        enc.set_exif_metadata(e).unwrap();
+    }
+    if let Some(i) = icc {
+        enc.set_icc_profile(i).unwrap();
+    }
+    enc.write_image(
+        img.as_raw(),
+        img.width(),
+        img.height(),
+        ExtendedColorType::Rgb8,
+    )
+    .unwrap();
+    out
+}
+
+pub fn gif(img: &RgbaImage) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::codecs::gif::GifEncoder::new(&mut out)
+        .encode(
+            img.as_raw(),
+            img.width(),
+            img.height(),
+            ExtendedColorType::Rgba8,
+        )
+        .unwrap();
+    out
+}
+
+/// A 29-byte GIF whose header declares a 65535×65535 canvas and frame (4.3 gigapixels).
+pub fn gif_bomb() -> Vec<u8> {
+    let mut g = Vec::new();
+    g.extend_from_slice(b"GIF89a");
+    g.extend_from_slice(&65535u16.to_le_bytes());
+    g.extend_from_slice(&65535u16.to_le_bytes());
+    g.extend_from_slice(&[0x00, 0, 0]); // no global colour table
+    g.push(0x2C); // image descriptor
+    g.extend_from_slice(&0u16.to_le_bytes());
+    g.extend_from_slice(&0u16.to_le_bytes());
+    g.extend_from_slice(&65535u16.to_le_bytes());
+    g.extend_from_slice(&65535u16.to_le_bytes());
+    g.push(0);
+    g.extend_from_slice(&[0x02, 0x02, 0x4C, 0x01, 0x00, 0x3B]);
+    g
+}
+
+/// A PNG header (signature + IHDR with a valid CRC) declaring `w`×`h`, and nothing else.
+pub fn png_header_only(w: u32, h: u32) -> Vec<u8> {
+    let mut p = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = b"IHDR".to_vec();
+    chunk.extend_from_slice(&w.to_be_bytes());
+    chunk.extend_from_slice(&h.to_be_bytes());
+    chunk.extend_from_slice(&[8, 6, 0, 0, 0]);
+    p.extend_from_slice(&13u32.to_be_bytes());
+    p.extend_from_slice(&chunk);
+    p.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    p
+}
+
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// An ICC profile built in code.
+pub fn icc(profile: moxcms::ColorProfile) -> Vec<u8> {
+    profile.encode().unwrap()
+}

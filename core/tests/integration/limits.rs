@@ -1,0 +1,88 @@
+//! Limits in three layers (image-rs style): no limits → ok, permissive → ok, tight → error.
+
+use imgest::{ErrorCode, LimitKind, Limits, Options, process};
+
+use crate::fixtures;
+
+fn run(bytes: &[u8], limits: Limits) -> Result<imgest::Output, imgest::Error> {
+    process(
+        bytes,
+        &Options::default()
+            .with_limits(limits)
+            .with_placeholder(false),
+    )
+}
+
+#[test]
+fn three_layers() {
+    let bytes = fixtures::png_rgb(&fixtures::gradient(1200, 900), None, None);
+    run(&bytes, Limits::none()).unwrap();
+    run(&bytes, Limits::default()).unwrap();
+    let tight: [(Limits, LimitKind); 5] = [
+        (
+            Limits::default().with_max_pixels(1_000_000),
+            LimitKind::Pixels,
+        ),
+        (
+            Limits::default().with_max_dimensions(1000, 5000),
+            LimitKind::Width,
+        ),
+        (
+            Limits::default().with_max_dimensions(5000, 800),
+            LimitKind::Height,
+        ),
+        (
+            Limits::default().with_max_input_bytes(1000),
+            LimitKind::InputBytes,
+        ),
+        (
+            Limits::default().with_max_alloc_bytes(1_000_000),
+            LimitKind::Alloc,
+        ),
+    ];
+    for (limits, kind) in tight {
+        let err = run(&bytes, limits).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::LimitExceeded, "{kind}: {err}");
+        assert_eq!(err.limit(), Some(kind), "{err}");
+    }
+}
+
+#[test]
+fn frames_limit() {
+    let frames: Vec<image::Frame> = (0..3)
+        .map(|i| {
+            image::Frame::new(image::RgbaImage::from_pixel(
+                8,
+                8,
+                image::Rgba([i * 80, 0, 0, 255]),
+            ))
+        })
+        .collect();
+    let mut gif = Vec::new();
+    {
+        let mut enc = image::codecs::gif::GifEncoder::new(&mut gif);
+        enc.encode_frames(frames).unwrap();
+    }
+    let out = run(&gif, Limits::default()).unwrap();
+    assert_eq!(out.source.frames, 3);
+    run(&gif, Limits::default().with_max_frames(3)).unwrap();
+    let err = run(&gif, Limits::default().with_max_frames(2)).unwrap_err();
+    assert_eq!(err.limit(), Some(LimitKind::Frames));
+}
+
+#[test]
+fn bomb_headers_are_rejected_before_decoding() {
+    // A tiny GIF declaring a 65535×65535 canvas.
+    let err = run(&fixtures::gif_bomb(), Limits::default()).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::LimitExceeded, "{err}");
+    // A PNG with only a header declaring 100000×100000: the header check fires first, so the
+    // answer is limit_exceeded, not corrupt_input.
+    let err = run(
+        &fixtures::png_header_only(100_000, 100_000),
+        Limits::default(),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::LimitExceeded, "{err}");
+    let err = run(&fixtures::png_header_only(16000, 16000), Limits::default()).unwrap_err();
+    assert_eq!(err.limit(), Some(LimitKind::Pixels));
+}

@@ -1,0 +1,8 @@
+//! The single integration-test binary of imgest.
+
+mod api;
+mod corpus;
+mod fixtures;
+mod limits;
+mod props;
+mod webp_chunks;
