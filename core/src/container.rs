@@ -1957,17 +1957,12 @@ mod tests {
     #[test]
     fn corpus_matches_expected() {
         // Same convention as tests/integration/corpus.rs: $IMGEST_CORPUS, else
-        // ../shared/corpus next to the workspace (or /work/shared/corpus); mandatory when
-        // IMGEST_REQUIRE_CORPUS=1.
+        // ../shared/corpus next to the workspace; mandatory when IMGEST_REQUIRE_CORPUS=1.
         let root = match std::env::var_os("IMGEST_CORPUS") {
             Some(d) => std::path::PathBuf::from(d),
-            None => [
-                std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"),
-                std::path::PathBuf::from("/work/shared/corpus"),
-            ]
-            .into_iter()
-            .find(|d| d.join("EXPECTED.json").is_file())
-            .unwrap_or_else(|| std::path::PathBuf::from("/work/shared/corpus")),
+            None => {
+                std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus")
+            }
         };
         let Ok(text) = std::fs::read_to_string(root.join("EXPECTED.json")) else {
             let required = std::env::var("IMGEST_REQUIRE_CORPUS").is_ok_and(|v| v == "1");
