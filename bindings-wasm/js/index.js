@@ -1,0 +1,109 @@
+// imgest for browsers and bundlers: the safe image pipeline in one WebAssembly module.
+import initWasm, { processRaw, decodeRaw, errorCodes as rawErrorCodes, version as rawVersion } from './imgest_wasm.js';
+
+/** Thrown for every imgest failure; `code` is the core's stable snake_case error code. */
+export class ImgestError extends Error {
+  constructor(code, message, limit) {
+    super(message);
+    this.name = 'ImgestError';
+    this.code = code;
+    if (limit !== undefined) this.limit = limit;
+  }
+}
+
+let ready = null;
+let initialized = false;
+let defaultSource = () => new URL('./imgest_wasm_bg.wasm', import.meta.url);
+
+/** @internal Used by the Node entry point to read the module from disk. */
+export function _setDefaultSource(fn) {
+  defaultSource = fn;
+}
+
+/**
+ * Loads the WebAssembly module. Idempotent: later calls (and concurrent ones) share the first
+ * call's promise. `source` may be a URL or string, a Response, an ArrayBuffer / typed array, or
+ * a compiled WebAssembly.Module; by default the `.wasm` next to this file is used.
+ */
+export function init(source) {
+  if (!ready) {
+    ready = (async () => {
+      const moduleOrPath = source ?? (await defaultSource());
+      await initWasm({ module_or_path: await moduleOrPath });
+      initialized = true;
+    })();
+    ready.catch(() => {
+      ready = null;
+    });
+  }
+  return ready;
+}
+
+function toBytes(input) {
+  if (input instanceof Uint8Array) return input;
+  if (input instanceof ArrayBuffer) return new Uint8Array(input);
+  if (ArrayBuffer.isView(input)) return new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+  throw new ImgestError('invalid_options', 'input must be a Uint8Array, ArrayBuffer or Blob');
+}
+
+function call(fn) {
+  try {
+    return fn();
+  } catch (e) {
+    if (e && typeof e === 'object' && typeof e.code === 'string') {
+      throw new ImgestError(e.code, e.message, e.limit);
+    }
+    throw e;
+  }
+}
+
+/** Runs the pipeline on bytes, synchronously. `init()` must have completed. */
+export function processSync(input, options) {
+  if (!initialized) throw new Error('imgest: call `await init()` before processSync()');
+  const bytes = toBytes(input);
+  return call(() => processRaw(bytes, options ?? null));
+}
+
+/**
+ * Validates, decodes, converts to sRGB and orients an image without resizing or encoding:
+ * `{width, height, data}` with RGBA pixels. Synchronous; `init()` must have completed.
+ */
+export function decodeSync(input, options) {
+  if (!initialized) throw new Error('imgest: call `await init()` before decodeSync()');
+  const bytes = toBytes(input);
+  return call(() => decodeRaw(bytes, options ?? null));
+}
+
+/** Runs the pipeline on bytes or a Blob/File (initialising the module if needed). */
+export async function process(input, options) {
+  await init();
+  if (typeof Blob !== 'undefined' && input instanceof Blob) {
+    input = new Uint8Array(await input.arrayBuffer());
+  }
+  return processSync(input, options);
+}
+
+/** Every error code as `{code, number}`. */
+export function errorCodes() {
+  if (!initialized) throw new Error('imgest: call `await init()` first');
+  return rawErrorCodes();
+}
+
+/** The package version. */
+export function version() {
+  if (!initialized) throw new Error('imgest: call `await init()` first');
+  return rawVersion();
+}
+
+const MIME = { webp: 'image/webp', jpeg: 'image/jpeg', png: 'image/png' };
+const EXT = { webp: 'webp', jpeg: 'jpg', png: 'png' };
+
+/** A Blob of a variant, for `fetch` bodies. */
+export function toBlob(variant) {
+  return new Blob([variant.bytes], { type: MIME[variant.format] });
+}
+
+/** A File of a variant, for `FormData`; `name` defaults to `<variant name or "image">.<ext>`. */
+export function toFile(variant, name) {
+  return new File([variant.bytes], name ?? `image.${EXT[variant.format]}`, { type: MIME[variant.format] });
+}

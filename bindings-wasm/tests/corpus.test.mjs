@@ -1,0 +1,118 @@
+// The npm package against the shared corpus (same checks as the core's corpus test) and, when
+// IMGEST_NATIVE_REPORTS points at the native CLI's output folder, byte parity with the native build.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join, dirname, basename, extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const pkg = process.env.IMGEST_PKG ?? join(here, '..', 'pkg');
+const { init, processSync, decodeSync, ImgestError, errorCodes } = await import(join(pkg, 'node.js'));
+await init();
+
+const corpus = process.env.IMGEST_CORPUS ?? join(here, '..', '..', '..', 'shared', 'corpus');
+const haveCorpus = existsSync(join(corpus, 'EXPECTED.json'));
+if (!haveCorpus && process.env.IMGEST_REQUIRE_CORPUS === '1') {
+  throw new Error(`IMGEST_REQUIRE_CORPUS=1 but no corpus at ${corpus}`);
+}
+
+const CODE = { truncated: 'corrupt_input', corrupt: 'corrupt_input', bomb: 'limit_exceeded',
+  unsupported: 'unsupported_format', 'not-an-image': 'not_an_image' };
+
+function run(bytes) {
+  try {
+    return { out: processSync(bytes) };
+  } catch (e) {
+    assert.ok(e instanceof ImgestError, `not an ImgestError: ${e}`);
+    return { err: e };
+  }
+}
+
+function checkAccept(entry, r, problems) {
+  if (r.err) return problems.push(`rejected: [${r.err.code}] ${r.err.message}`);
+  const d = entry.decoded ?? {};
+  const s = r.out.source;
+  if (d.width != null && (s.width !== d.width || s.height !== d.height)) {
+    problems.push(`size ${s.width}x${s.height}, expected ${d.width}x${d.height}`);
+  }
+  const names = { 150: 'thumbnail', 800: 'medium', 1600: 'large' };
+  for (const [edge, want] of Object.entries(entry.variants_long_edge ?? {})) {
+    const v = r.out.variants[names[edge]];
+    if (Math.abs(v.width - want[0]) > 1 || Math.abs(v.height - want[1]) > 1) {
+      problems.push(`${names[edge]} ${v.width}x${v.height}, expected ${want}`);
+    }
+  }
+  for (const name of r.out.variantNames) {
+    const b = r.out.variants[name].bytes;
+    assert.ok(b instanceof Uint8Array);
+    const tag = String.fromCharCode(...b.subarray(0, 4)) + String.fromCharCode(...b.subarray(8, 12));
+    if (tag !== 'RIFFWEBP') problems.push(`${name} is not a WebP`);
+    for (const bad of ['EXIF', 'XMP ', 'ICCP']) {
+      if (Buffer.from(b).includes(bad)) problems.push(`${name} contains a ${bad} chunk`);
+    }
+  }
+}
+
+test('error codes are the core table', () => {
+  assert.deepEqual(errorCodes().map((c) => c.code), ['unsupported_format', 'not_an_image', 'corrupt_input',
+    'limit_exceeded', 'invalid_options', 'encode_failed', 'storage', 'internal']);
+});
+
+test('options are validated; unknown keys throw invalid_options', () => {
+  for (const bad of [{ bogus: 1 }, { variants: [] }, { variants: [{ name: 'a', quality: 300 }] },
+    { limits: { max_pixel: 1 } }]) {
+    assert.throws(() => processSync(new Uint8Array([1, 2, 3]), bad), (e) => e instanceof ImgestError && e.code === 'invalid_options');
+  }
+});
+
+test('corpus', { skip: !haveCorpus && `no corpus at ${corpus}` }, () => {
+  const expected = JSON.parse(readFileSync(join(corpus, 'EXPECTED.json'), 'utf8'));
+  const failed = [];
+  for (const entry of expected.files) {
+    const r = run(readFileSync(join(corpus, entry.path)));
+    const problems = [];
+    const code = r.err?.code;
+    switch (entry.outcome) {
+      case 'reject':
+        if (code !== CODE[entry.reason]) problems.push(`expected ${CODE[entry.reason]}, got ${code ?? 'ok'}`);
+        break;
+      case 'accept-or-unsupported':
+        if (code !== 'unsupported_format') checkAccept(entry, r, problems);
+        break;
+      case 'reject-or-accept-without-inflating':
+        if (code !== 'limit_exceeded') checkAccept(entry, r, problems);
+        break;
+      default:
+        checkAccept(entry, r, problems);
+    }
+    if (problems.length) failed.push(`${entry.path}: ${problems.join('; ')}`);
+  }
+  console.log(`wasm corpus: ${expected.files.length - failed.length} passed, ${failed.length} failed`);
+  assert.deepEqual(failed, []);
+});
+
+const native = process.env.IMGEST_NATIVE_REPORTS;
+test('parity with the native build', { skip: !native && 'IMGEST_NATIVE_REPORTS is not set' }, () => {
+  // IMGEST_NATIVE_REPORTS holds the native CLI's output for a sample of inputs (see .ci/run):
+  // <name>/report.json. Both builds share one libwebp, so identical pixels give identical bytes.
+  // (Inputs whose colour goes through an ICC *LUT* transform, e.g. CMYK, are not in the sample:
+  // moxcms's native SIMD LUT path and its scalar WASM path differ by up to 3 per channel.)
+  let compared = 0;
+  for (const dir of readdirSync(native)) {
+    const report = JSON.parse(readFileSync(join(native, dir, 'report.json'), 'utf8'));
+    const r = processSync(readFileSync(report.input));
+    const where = basename(report.input, extname(report.input));
+    assert.equal(r.dominantColor?.hex, report.output.dominant_color?.hex, `${where} dominant`);
+    assert.equal(r.placeholder, report.output.placeholder, `${where} placeholder`);
+    assert.deepEqual(r.source.metadata, report.output.source.metadata, `${where} metadata`);
+    for (const v of report.output.variants) {
+      const mine = r.variants[v.name];
+      assert.deepEqual([mine.width, mine.height], [v.width, v.height], `${where}/${v.name} size`);
+      assert.equal(mine.sha256, v.sha256, `${where}/${v.name} bytes differ from native`);
+      compared += 1;
+    }
+  }
+  assert.ok(compared > 0, 'no native reports to compare');
+  console.log(`parity: ${compared} variants byte-identical to the native build`);
+});

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds the npm package into bindings-wasm/pkg: cargo (wasm32, release) → wasm-bindgen
+# (--target web) → the hand-written ESM entry points and package.json. Needs the
+# wasm32-unknown-unknown target, Debian's clang/llvm/wasi-libc (for libwebp) and wasm-bindgen-cli
+# at exactly the wasm-bindgen version in Cargo.lock (.ci/run installs all of them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target_dir="${CARGO_TARGET_DIR:-target}"
+out=bindings-wasm/pkg
+
+locked=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have" != "$locked" ]; then
+  echo "error: wasm-bindgen-cli $locked is required (found: ${have:-none});" >&2
+  echo "       cargo install wasm-bindgen-cli --version $locked" >&2
+  exit 1
+fi
+
+cargo build -p imgest-wasm --locked --release --target wasm32-unknown-unknown
+rm -rf "$out"
+mkdir -p "$out"
+wasm-bindgen --target web --out-dir "$out" \
+  "$target_dir/wasm32-unknown-unknown/release/imgest_wasm.wasm"
+cp bindings-wasm/js/index.js bindings-wasm/js/node.js bindings-wasm/js/package.json "$out/"
+cp bindings-wasm/README.md "$out/" 2>/dev/null || true
+
+# An unresolved C symbol links silently and fails only at instantiation: refuse any import
+# from the `env` module.
+node --input-type=module -e "
+import { readFileSync } from 'node:fs';
+const mod = new WebAssembly.Module(readFileSync('$out/imgest_wasm_bg.wasm'));
+const env = WebAssembly.Module.imports(mod).filter((i) => i.module === 'env');
+if (env.length) { console.error('unresolved env imports:', env.map((i) => i.name).join(', ')); process.exit(1); }
+"
+raw=$(stat -c %s "$out/imgest_wasm_bg.wasm")
+gz=$(gzip -9 -c "$out/imgest_wasm_bg.wasm" | wc -c)
+echo "imgest_wasm_bg.wasm: $raw bytes, $gz bytes gzipped"
