@@ -16,11 +16,11 @@ if [ "$have" != "$locked" ]; then
   exit 1
 fi
 
-cargo build -p imgest-wasm --locked --release --target wasm32-unknown-unknown
+cargo build -p imgest-wasm --locked --profile wasm --target wasm32-unknown-unknown
 rm -rf "$out"
 mkdir -p "$out"
 wasm-bindgen --target web --out-dir "$out" \
-  "$target_dir/wasm32-unknown-unknown/release/imgest_wasm.wasm"
+  "$target_dir/wasm32-unknown-unknown/wasm/imgest_wasm.wasm"
 cp bindings-wasm/js/index.js bindings-wasm/js/node.js bindings-wasm/js/package.json "$out/"
 cp bindings-wasm/README.md "$out/" 2>/dev/null || true
 

@@ -53,10 +53,26 @@ pub struct Decoded {
 }
 
 /// Decodes the first frame of `bytes` (already sniffed as `format`).
+///
+/// A panic inside a third-party decoder on malformed data is caught (where panics unwind) and
+/// reported as `corrupt_input`, never propagated.
 pub fn decode(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded, Error> {
-    match format {
+    let run = || match format {
         Format::Jpeg => decode_jpeg(bytes, limits),
         other => decode_with_image(bytes, other, limits),
+    };
+    #[cfg(panic = "unwind")]
+    {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|_| {
+            Err(Error::corrupt(
+                format.as_str(),
+                "the decoder rejected malformed data (internal decoder panic)",
+            ))
+        })
+    }
+    #[cfg(not(panic = "unwind"))]
+    {
+        run()
     }
 }
 
@@ -68,8 +84,9 @@ fn jpeg_error(e: DecodeErrors) -> Error {
     }
 }
 
-/// The first start-of-frame marker (0xC0..=0xCF except DHT, JPG and DAC), if any.
-fn jpeg_sof_marker(bytes: &[u8]) -> Option<u8> {
+/// The first start-of-frame marker (0xC0..=0xCF except DHT, JPG and DAC) and its sample
+/// precision, if any.
+fn jpeg_sof_marker(bytes: &[u8]) -> Option<(u8, u8)> {
     let mut i = 2usize;
     while i + 4 <= bytes.len() {
         if bytes[i] != 0xFF {
@@ -81,7 +98,7 @@ fn jpeg_sof_marker(bytes: &[u8]) -> Option<u8> {
             continue;
         }
         if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
-            return Some(marker);
+            return Some((marker, *bytes.get(i + 4)?));
         }
         if marker == 0xDA || marker == 0xD9 {
             return None;
@@ -95,7 +112,14 @@ fn jpeg_sof_marker(bytes: &[u8]) -> Option<u8> {
 fn decode_jpeg(bytes: &[u8], limits: &Limits) -> Result<Decoded, Error> {
     // Baseline (C0), extended (C1) and progressive (C2) Huffman JPEG are decoded; lossless,
     // hierarchical and arithmetic-coded processes are refused as unsupported, not corrupt.
-    if let Some(sof) = jpeg_sof_marker(bytes)
+    if let Some((_, precision)) = jpeg_sof_marker(bytes)
+        && precision != 8
+    {
+        return Err(Error::unsupported(format!(
+            "{precision}-bit JPEG is not supported (8-bit only)"
+        )));
+    }
+    if let Some((sof, _)) = jpeg_sof_marker(bytes)
         && !matches!(sof, 0xC0..=0xC2)
     {
         let process = match sof {
@@ -231,7 +255,39 @@ fn image_error(format: Format, limits: &Limits, e: ImageError) -> Error {
     }
 }
 
+/// The Compression tag (259) of a TIFF's first IFD.
+fn tiff_compression(bytes: &[u8]) -> Option<u16> {
+    let le = bytes.get(0..2)? == b"II";
+    let u16_at = |o: usize| -> Option<u16> {
+        let b = bytes.get(o..o + 2)?;
+        Some(if le {
+            u16::from_le_bytes([b[0], b[1]])
+        } else {
+            u16::from_be_bytes([b[0], b[1]])
+        })
+    };
+    let u32_at = |o: usize| -> Option<u32> {
+        let b = bytes.get(o..o + 4)?;
+        let a = [b[0], b[1], b[2], b[3]];
+        Some(if le {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        })
+    };
+    let ifd = usize::try_from(u32_at(4)?).ok()?;
+    let count = usize::from(u16_at(ifd)?).min(4096);
+    (0..count).find_map(|i| {
+        let entry = ifd.checked_add(2 + 12 * i)?;
+        (u16_at(entry)? == 259).then(|| u16_at(entry + 8)).flatten()
+    })
+}
+
 fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded, Error> {
+    if format == Format::Tiff && matches!(tiff_compression(bytes), Some(6 | 7)) {
+        // JPEG-in-TIFF strips are decoded without our limits by the TIFF decoder.
+        return Err(Error::unsupported("JPEG-compressed TIFF is not supported"));
+    }
     let image_format = match format {
         Format::Png => ImageFormat::Png,
         Format::Gif => ImageFormat::Gif,
@@ -254,6 +310,15 @@ fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<De
         return Err(Error::corrupt(format.as_str(), "zero width or height"));
     }
     check_dimensions(width, height, limits)?;
+    // The decoded buffer itself (16-bit and float formats need 8-16 bytes per pixel).
+    let total = decoder.total_bytes();
+    if total > limits.max_alloc_bytes {
+        return Err(Error::limit_exceeded(
+            LimitKind::Alloc,
+            total,
+            limits.max_alloc_bytes,
+        ));
+    }
     let icc = decoder.icc_profile().ok().flatten();
     let img = DynamicImage::from_decoder(decoder).map_err(|e| image_error(format, limits, e))?;
     Ok(Decoded {

@@ -47,21 +47,23 @@ pub fn palette(image: &RgbaImage, k: usize) -> Vec<Swatch> {
     if k == 0 || w == 0 || h == 0 {
         return Vec::new();
     }
+    // A grid of at most ~MAX_SAMPLES points, at least one per row and column of the grid, so
+    // that very thin images (5000×1) are sampled too.
     let total = u64::from(w) * u64::from(h);
-    let step = ((total as f64 / MAX_SAMPLES as f64).sqrt().ceil() as u32).max(1);
+    let step = ((total as f64 / MAX_SAMPLES as f64).sqrt().ceil() as u64).max(1);
+    let nx = u64::from(w).div_ceil(step).max(1);
+    let ny = u64::from(h).div_ceil(step).max(1);
     let sample = |min_alpha: u8| {
         let mut counts: HashMap<[u8; 3], u32> = HashMap::new();
-        let mut y = step / 2;
-        while y < h {
-            let mut x = step / 2;
-            while x < w {
-                let p = image.get_pixel(x, y).0;
+        for j in 0..ny {
+            let y = ((2 * j + 1) * u64::from(h) / (2 * ny)) as u32;
+            for i in 0..nx {
+                let x = ((2 * i + 1) * u64::from(w) / (2 * nx)) as u32;
+                let p = image.get_pixel(x.min(w - 1), y.min(h - 1)).0;
                 if p[3] >= min_alpha {
                     *counts.entry([p[0], p[1], p[2]]).or_default() += 1;
                 }
-                x += step;
             }
-            y += step;
         }
         counts
     };
@@ -311,6 +313,14 @@ mod tests {
                 }
             );
             assert_eq!(p[0].weight, 1.0);
+        }
+    }
+
+    #[test]
+    fn thin_images_are_sampled() {
+        for (w, h) in [(5000, 1), (1, 5000), (1, 1), (65, 3)] {
+            let img = RgbaImage::from_pixel(w, h, image::Rgba([0, 200, 0, 255]));
+            assert_eq!(palette(&img, 5)[0].color.hex(), "#00c800", "{w}x{h}");
         }
     }
 

@@ -29,9 +29,10 @@ pub fn plan(
     if width == 0 || height == 0 {
         return (width, height);
     }
-    let mw = u64::from(max_width.unwrap_or(u32::MAX).max(1));
-    let mh = u64::from(max_height.unwrap_or(u32::MAX).max(1));
-    let (w, h) = (u64::from(width), u64::from(height));
+    // u128: every product below stays exact for any u32 inputs.
+    let mw = u128::from(max_width.unwrap_or(u32::MAX).max(1));
+    let mh = u128::from(max_height.unwrap_or(u32::MAX).max(1));
+    let (w, h) = (u128::from(width), u128::from(height));
     if w <= mw && h <= mh {
         return (width, height);
     }
@@ -144,6 +145,10 @@ mod tests {
             ((1000, 500, Some(100), None), (100, 50)),
             ((1000, 500, None, None), (1000, 500)),
             ((u32::MAX, 1, Some(1), Some(1)), (1, 1)),
+            (
+                (u32::MAX, u32::MAX, Some(u32::MAX - 1), None),
+                (u32::MAX - 1, u32::MAX - 1),
+            ),
         ];
         for ((w, h, mw, mh), want) in cases {
             assert_eq!(plan(w, h, mw, mh), want, "{w}x{h} into {mw:?}x{mh:?}");

@@ -75,6 +75,9 @@ pub fn sniff(bytes: &[u8]) -> Result<Format, Error> {
             detail: "the input is empty".into(),
         });
     }
+    if let Some(format) = truncated_signature(bytes) {
+        return Err(Error::corrupt(format, "the file ends inside its signature"));
+    }
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         return Ok(Format::Jpeg);
     }
@@ -126,6 +129,27 @@ pub fn sniff(bytes: &[u8]) -> Result<Format, Error> {
         });
     }
     Err(Error::unsupported("unrecognised binary data"))
+}
+
+/// A strict prefix of a supported format's signature: a file cut short, not another format.
+fn truncated_signature(bytes: &[u8]) -> Option<&'static str> {
+    let prefix_of = |sig: &[u8]| bytes.len() < sig.len() && sig.starts_with(bytes);
+    if prefix_of(&[0xFF, 0xD8, 0xFF]) {
+        Some("jpeg")
+    } else if prefix_of(PNG_SIGNATURE) {
+        Some("png")
+    } else if prefix_of(b"GIF87a") || prefix_of(b"GIF89a") {
+        Some("gif")
+    } else if bytes.len() < 12
+        && bytes.starts_with(b"RIFF")
+        && b"WEBP".starts_with(bytes.get(8..).unwrap_or_default())
+    {
+        Some("webp")
+    } else if prefix_of(b"II*\0") || prefix_of(b"MM\0*") {
+        Some("tiff")
+    } else {
+        None
+    }
 }
 
 fn is_bmp(bytes: &[u8]) -> bool {

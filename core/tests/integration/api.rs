@@ -323,3 +323,39 @@ fn non_images_and_unsupported_formats() {
         );
     }
 }
+
+#[test]
+fn unsupported_jpeg_processes_and_tiff_compression() {
+    // A 12-bit JPEG (patch the SOF precision byte of an 8-bit one): unsupported, not corrupt.
+    let mut jpeg = fixtures::jpeg(&gradient(16, 16), None, None);
+    let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    jpeg[sof + 4] = 12;
+    let err = process(&jpeg, &Options::default()).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::UnsupportedFormat, "{err}");
+    // The same SOF turned into a lossless (SOF3) marker.
+    let mut jpeg = fixtures::jpeg(&gradient(16, 16), None, None);
+    jpeg[sof + 1] = 0xC3;
+    let err = process(&jpeg, &Options::default()).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::UnsupportedFormat, "{err}");
+    // A TIFF whose first IFD says Compression = 7 (JPEG): refused before decoding.
+    let mut tiff = b"II*\0\x08\0\0\0".to_vec();
+    let entries: [(u16, u16, u32, u32); 3] = [(256, 3, 1, 1), (257, 3, 1, 1), (259, 3, 1, 7)];
+    tiff.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    for (tag, kind, count, value) in entries {
+        tiff.extend_from_slice(&tag.to_le_bytes());
+        tiff.extend_from_slice(&kind.to_le_bytes());
+        tiff.extend_from_slice(&count.to_le_bytes());
+        tiff.extend_from_slice(&value.to_le_bytes());
+    }
+    tiff.extend_from_slice(&0u32.to_le_bytes());
+    let err = process(&tiff, &Options::default()).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::UnsupportedFormat, "{err}");
+}
+
+#[test]
+fn truncated_signatures_are_corrupt() {
+    for bytes in [&b"GIF89"[..], b"\x89P", b"RIFF\0\0\0\0WE", b"\xFF\xD8"] {
+        let err = process(bytes, &Options::default()).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::CorruptInput, "{bytes:?}: {err}");
+    }
+}

@@ -48,6 +48,24 @@ fn three_layers() {
 }
 
 #[test]
+fn decoded_buffer_counts_against_the_alloc_budget() {
+    // 1000×1000 RGBA at 16 bits: 8 MB decoded, though 4 bytes per pixel would be 4 MB.
+    let img = image::ImageBuffer::<image::Rgba<u16>, _>::from_pixel(
+        1000,
+        1000,
+        image::Rgba([9, 9, 9, 65535]),
+    );
+    let mut png = Vec::new();
+    image::DynamicImage::ImageRgba16(img)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    run(&png, Limits::default()).unwrap();
+    let err = run(&png, Limits::default().with_max_alloc_bytes(4_000_000)).unwrap_err();
+    assert_eq!(err.limit(), Some(LimitKind::Alloc), "{err}");
+    assert!(err.to_string().contains("8000000"), "{err}");
+}
+
+#[test]
 fn frames_limit() {
     let frames: Vec<image::Frame> = (0..3)
         .map(|i| {
