@@ -44,6 +44,11 @@ pub enum Kind {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContainerInfo {
     /// Stored (pre-orientation) width from the header, when found (else 0).
+    ///
+    /// Extended WebP: the largest of the VP8X canvas and the extents of the
+    /// bitstreams / `ANMF` frames that were looked at (equal to the canvas
+    /// whenever [`header`] succeeds), so a limit check on it covers what a
+    /// decoder allocates.
     pub width: u32,
     /// Stored (pre-orientation) height from the header, when found (else 0).
     pub height: u32,
@@ -53,7 +58,9 @@ pub struct ContainerInfo {
     /// without decoding; counting stops at `max_frames + 1` to bound the work).
     /// APNG: `acTL` num_frames. Animated WebP: `ANMF` chunk count (also capped
     /// at `max_frames + 1`). JPEG: MPF (APP2 `"MPF\0"`) NumberOfImages (tag
-    /// 0xB001) if present. Otherwise 1.
+    /// 0xB001) if present, clamped to the images actually in the file (SOIs at
+    /// the MP Entry offsets, else complete JPEGs following the first image's
+    /// EOI). Otherwise 1.
     pub frames: u32,
     /// Raw EXIF payload as a TIFF byte stream (`"II*\0"` / `"MM\0*"` ...), with
     /// any `"Exif\0\0"` prefix removed: JPEG APP1 `Exif`, PNG `eXIf`, WebP
@@ -123,7 +130,9 @@ pub enum HeaderError {
 /// [`HeaderError::Truncated`] when the data ends before the dimensions are
 /// known, [`HeaderError::Malformed`] when the header is invalid (bad
 /// signature, PNG IHDR CRC mismatch, zero dimension, unknown first WebP
-/// chunk, ...).
+/// chunk, an extended WebP whose still-image bitstream size differs from the
+/// VP8X canvas, or whose `ANMF` frame lies outside the canvas or has a
+/// bitstream of another size than the frame, ...).
 pub fn header(bytes: &[u8], kind: Kind, max_frames: u32) -> Result<ContainerInfo, HeaderError> {
     let mut info = ContainerInfo {
         frames: 1,
@@ -545,11 +554,115 @@ fn is_sof(code: u8) -> bool {
     matches!(code, 0xC0..=0xCF) && !matches!(code, 0xC4 | 0xC8 | 0xCC)
 }
 
-/// NumberOfImages (0xB001) from an MPF index IFD (the data after `"MPF\0"`).
-fn mpf_image_count(d: &[u8]) -> Option<u32> {
+/// What an MPF index IFD (the data after `"MPF\0"`) says about the images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MpfIndex {
+    /// NumberOfImages (0xB001) as declared.
+    claimed: u32,
+    /// Images confirmed through the MP Entry list (0xB002): the first image
+    /// plus every other entry whose offset lands on a distinct `FF D8 FF` SOI
+    /// sequence after the MPF segment. 1 when there is no usable list.
+    confirmed: u32,
+}
+
+/// Parses an MPF index. `d` is the data after `"MPF\0"`; `base` is where `d`
+/// starts in `b` (MP Entry offsets are relative to it).
+///
+/// The work is bounded by the segment size: an APP2 segment holds at most
+/// 65533 bytes, so at most ~4096 MP entries are looked at.
+fn mpf_index(b: &[u8], d: &[u8], base: usize) -> Option<MpfIndex> {
     let t = Tiff::parse(d)?;
-    let e = t.entries(t.first_ifd()?).find(|e| e.tag == 0xB001)?;
-    t.uint(&e).filter(|&n| n > 0)
+    let first = t.first_ifd()?;
+    let e = t.entries(first).find(|e| e.tag == 0xB001)?;
+    let claimed = t.uint(&e).filter(|&n| n > 0)?;
+    let mut confirmed = 1u32;
+    let list = t
+        .entries(first)
+        .find(|e| e.tag == 0xB002 && e.typ == 7)
+        .and_then(|e| t.value(&e));
+    if let Some(list) = list {
+        let n = (list.len() / 16).min(to_usize(claimed).unwrap_or(usize::MAX));
+        // Image offsets other than the first one's (which is 0), relative to
+        // the index, so always after it.
+        let entries = Tiff { d: list, le: t.le };
+        let mut offsets: Vec<usize> = (1..n)
+            .filter_map(|i| {
+                // Entry: attribute (4), size (4), data offset (4), 2 x 2.
+                let off = to_usize(entries.u32(i.checked_mul(16)?.checked_add(8)?)?)?;
+                let abs = base.checked_add(off)?;
+                (off != 0 && slice(b, abs, 3) == Some(&[0xFF, 0xD8, 0xFF][..])).then_some(abs)
+            })
+            .collect();
+        offsets.sort_unstable();
+        offsets.dedup();
+        let extra = u32::try_from(offsets.len()).unwrap_or(u32::MAX);
+        confirmed = confirmed.saturating_add(extra).min(claimed);
+    }
+    Some(MpfIndex { claimed, confirmed })
+}
+
+/// End (just past the EOI) of the JPEG image whose SOI is at `start`: walks
+/// the segments by their lengths (so embedded thumbnails are skipped) and the
+/// entropy-coded data without decoding. `None` when the image is incomplete.
+fn jpeg_image_end(b: &[u8], start: usize) -> Option<usize> {
+    let mut pos = start.checked_add(2)?;
+    loop {
+        let (code, after) = next_marker(b, pos)?;
+        pos = after;
+        match code {
+            0xD9 => return Some(pos),
+            0xD8 | 0xD0..=0xD7 | 0x01 => continue,
+            _ => {}
+        }
+        let len = usize::from(be16(b, pos)?);
+        if len < 2 {
+            return None;
+        }
+        let end = pos.checked_add(len)?;
+        if end > b.len() {
+            return None;
+        }
+        pos = if code == 0xDA {
+            skip_entropy(b, end)?
+        } else {
+            end
+        };
+    }
+}
+
+/// Number of complete JPEG images (each starting with `FF D8 FF`) found one
+/// after the other from `pos` on, stopping at `limit`. Linear in the input.
+fn count_following_jpegs(b: &[u8], mut pos: usize, limit: u32) -> u32 {
+    let mut n = 0u32;
+    while n < limit {
+        let Some(soi) = b
+            .get(pos..)
+            .and_then(|r| r.windows(3).position(|w| w == [0xFF, 0xD8, 0xFF]))
+            .and_then(|i| pos.checked_add(i))
+        else {
+            break;
+        };
+        let Some(end) = jpeg_image_end(b, soi) else {
+            break;
+        };
+        n = n.saturating_add(1);
+        pos = end;
+    }
+    n
+}
+
+/// Frame count of a JPEG with an MPF index: NumberOfImages, clamped to the
+/// images actually present. The MP Entry list is checked first (a few reads);
+/// only when it does not confirm every declared image are the images after
+/// the first one's EOI walked (linear in the input, no allocation).
+fn mpf_frames(b: &[u8], m: MpfIndex) -> u32 {
+    if m.confirmed >= m.claimed {
+        return m.claimed;
+    }
+    let walked = jpeg_image_end(b, 0).map_or(1, |end| {
+        1u32.saturating_add(count_following_jpegs(b, end, m.claimed.saturating_sub(1)))
+    });
+    walked.max(m.confirmed).min(m.claimed)
 }
 
 /// What a Photoshop image-resource list holds.
@@ -666,6 +779,7 @@ fn walk_jpeg(b: &[u8], mode: Mode, info: &mut ContainerInfo) -> Res {
     let mut pos = 2usize;
     let mut found_sof = false;
     let mut icc_parts: Vec<(u8, u8, &[u8])> = Vec::new();
+    let mut mpf: Option<MpfIndex> = None;
     let outcome: Res = loop {
         let Some((code, after)) = next_marker(b, pos) else {
             break Err(HeaderError::Truncated("JPEG ends before the frame header"));
@@ -728,8 +842,9 @@ fn walk_jpeg(b: &[u8], mode: Mode, info: &mut ContainerInfo) -> Res {
             }
         } else if code == 0xE2 && seg.starts_with(b"MPF\0") {
             // Needed by `header` too: the frame count.
-            if let Some(n) = seg.get(4..).and_then(mpf_image_count) {
-                info.frames = n;
+            if mpf.is_none() {
+                let base = pos.saturating_add(6);
+                mpf = seg.get(4..).and_then(|d| mpf_index(b, d, base));
             }
             if full {
                 info.has_mpf = true;
@@ -741,6 +856,9 @@ fn walk_jpeg(b: &[u8], mode: Mode, info: &mut ContainerInfo) -> Res {
     };
     if full && !icc_parts.is_empty() {
         info.icc = assemble_jpeg_icc(&mut icc_parts);
+    }
+    if let Some(m) = mpf {
+        info.frames = mpf_frames(b, m);
     }
     outcome
 }
@@ -1064,6 +1182,61 @@ fn vp8x_dims(d: &[u8]) -> Result<(u32, u32), HeaderError> {
     Ok((w.saturating_add(1), h.saturating_add(1)))
 }
 
+/// Dimensions of the first `VP8 ` / `VP8L` bitstream among the chunks in `d`
+/// (an `ANMF` payload after its 16-byte frame header); `None` when there is
+/// none. Other chunks (`ALPH`, unknown) are skipped by their sizes.
+fn webp_frame_bitstream(d: &[u8]) -> Option<Result<(u32, u32), HeaderError>> {
+    let mut pos = 0usize;
+    loop {
+        let fourcc = arr::<4>(d, pos)?;
+        let size = to_usize(le32(d, pos.checked_add(4)?)?)?;
+        let start = pos.checked_add(8)?;
+        let head = d.get(start..).unwrap_or_default();
+        match &fourcc {
+            b"VP8 " => return Some(vp8_dims(head)),
+            b"VP8L" => return Some(vp8l_dims(head)),
+            _ => {}
+        }
+        pos = start.checked_add(size)?.checked_add(size & 1)?;
+    }
+}
+
+/// Checks an `ANMF` payload against the canvas: frame header (offset and
+/// size) within the canvas, and its bitstream the size of the frame. `extent`
+/// grows to cover the frame and its bitstream (even when a check fails), for
+/// the caller's limits.
+fn webp_anmf(d: &[u8], canvas: (u32, u32), extent: &mut (u32, u32)) -> Res {
+    let (Some(x), Some(y), Some(fw), Some(fh)) = (le24(d, 0), le24(d, 3), le24(d, 6), le24(d, 9))
+    else {
+        return Err(HeaderError::Truncated("ANMF frame header"));
+    };
+    if d.len() < 16 {
+        return Err(HeaderError::Truncated("ANMF frame header"));
+    }
+    // 24-bit values: none of this can overflow a u32.
+    let (fw, fh) = (fw + 1, fh + 1);
+    let (right, bottom) = (x * 2 + fw, y * 2 + fh);
+    grow(extent, (right, bottom));
+    if let Some(dims) = d.get(16..).and_then(webp_frame_bitstream) {
+        let bits = dims?;
+        grow(extent, bits);
+        if bits != (fw, fh) {
+            return Err(HeaderError::Malformed(
+                "WebP frame bitstream size differs from its ANMF frame size",
+            ));
+        }
+    }
+    if right > canvas.0 || bottom > canvas.1 {
+        return Err(HeaderError::Malformed("WebP ANMF frame outside the canvas"));
+    }
+    Ok(())
+}
+
+fn grow(extent: &mut (u32, u32), (w, h): (u32, u32)) {
+    extent.0 = extent.0.max(w);
+    extent.1 = extent.1.max(h);
+}
+
 fn walk_webp(b: &[u8], max_frames: u32, mode: Mode, info: &mut ContainerInfo) -> Res {
     let full = mode == Mode::Scan;
     // "RIFF" <size> "WEBP": compare what is there, then require all 12 bytes.
@@ -1090,6 +1263,9 @@ fn walk_webp(b: &[u8], max_frames: u32, mode: Mode, info: &mut ContainerInfo) ->
     let mut anmf = 0u32;
     let mut pos = 12usize;
     let mut first = true;
+    // VP8X canvas, once read; whether the still image's bitstream was seen.
+    let mut canvas: Option<(u32, u32)> = None;
+    let mut still_seen = false;
     loop {
         let (Some(fourcc), Some(size)) = (
             arr::<4>(body, pos),
@@ -1124,10 +1300,49 @@ fn walk_webp(b: &[u8], max_frames: u32, mode: Mode, info: &mut ContainerInfo) ->
                 Err(e) if !full => return Err(e),
                 _ => {}
             }
-            if &fourcc != b"VP8X" && !full {
+            if &fourcc == b"VP8X" {
+                canvas = Some((info.width, info.height));
+            } else if !full {
                 return Ok(()); // simple format: one frame, no more chunks to read
             }
         } else {
+            // Extended format: the decoder sizes its buffers from the
+            // bitstreams, so they must agree with the canvas (and each ANMF
+            // frame with its bitstream), as libwebp's demuxer requires. The
+            // reported size is the largest extent found.
+            let mut extent = (info.width, info.height);
+            let checked = match (&fourcc, canvas) {
+                (b"VP8 " | b"VP8L", Some(c)) if !still_seen && anmf == 0 => {
+                    still_seen = true;
+                    let head = body.get(start..).unwrap_or_default();
+                    let dims = if &fourcc == b"VP8 " {
+                        vp8_dims(head)
+                    } else {
+                        vp8l_dims(head)
+                    };
+                    dims.and_then(|d| {
+                        grow(&mut extent, d);
+                        if d == c {
+                            Ok(())
+                        } else {
+                            Err(HeaderError::Malformed(
+                                "WebP bitstream size differs from the VP8X canvas",
+                            ))
+                        }
+                    })
+                }
+                (b"ANMF", Some(c)) => {
+                    let end = start.saturating_add(size).min(body.len());
+                    webp_anmf(body.get(start..end).unwrap_or_default(), c, &mut extent)
+                }
+                _ => Ok(()),
+            };
+            (info.width, info.height) = extent;
+            if let Err(e) = checked
+                && !full
+            {
+                return Err(e);
+            }
             match &fourcc {
                 b"ANMF" => {
                     anmf = anmf.saturating_add(1).min(cap);
@@ -1530,6 +1745,146 @@ mod tests {
         riff(&[(b"VP8 ", d)], b"")
     }
 
+    /// `VP8 ` keyframe header (frame tag, start code, 14-bit sizes) + padding.
+    fn vp8_data(w: u16, h: u16, len: usize) -> Vec<u8> {
+        let mut d = vec![0x10, 0x02, 0x00, 0x9D, 0x01, 0x2A];
+        d.extend_from_slice(&w.to_le_bytes());
+        d.extend_from_slice(&h.to_le_bytes());
+        d.resize(len.max(10), 0);
+        d
+    }
+
+    fn vp8l_data(w: u32, h: u32) -> Vec<u8> {
+        let v = (w - 1) | ((h - 1) << 14) | (1 << 28);
+        let mut d = vec![0x2F];
+        d.extend_from_slice(&v.to_le_bytes());
+        d.extend_from_slice(&[0; 5]);
+        d
+    }
+
+    fn vp8x_data(flags: u8, w: u32, h: u32) -> Vec<u8> {
+        let mut d = vec![flags, 0, 0, 0];
+        d.extend_from_slice(&(w - 1).to_le_bytes()[..3]);
+        d.extend_from_slice(&(h - 1).to_le_bytes()[..3]);
+        d
+    }
+
+    /// `ANMF` payload: frame at (2*`hx`, 2*`hy`) of size `w` x `h`, then the
+    /// given sub-chunks.
+    fn anmf_data(hx: u32, hy: u32, w: u32, h: u32, subs: &[(&[u8; 4], Vec<u8>)]) -> Vec<u8> {
+        let mut d = Vec::new();
+        for v in [hx, hy, w - 1, h - 1] {
+            d.extend_from_slice(&v.to_le_bytes()[..3]);
+        }
+        d.extend_from_slice(&[100, 0, 0, 0]); // duration, flags
+        for (fourcc, data) in subs {
+            d.extend_from_slice(*fourcc);
+            d.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            d.extend_from_slice(data);
+            if data.len() % 2 == 1 {
+                d.push(0);
+            }
+        }
+        d
+    }
+
+    /// Animated WebP, 100x50 canvas: a 55x40 frame at (10, 4) with an ALPH
+    /// chunk and a VP8 bitstream of `bw` x `bh`, then a 100x50 VP8L frame.
+    fn webp_anim_bitstream_fixture(bw: u16, bh: u16) -> Vec<u8> {
+        riff(
+            &[
+                (b"VP8X", vp8x_data(0x12, 100, 50)),
+                (b"ANIM", vec![0; 6]),
+                (
+                    b"ANMF",
+                    anmf_data(
+                        5,
+                        2,
+                        55,
+                        40,
+                        &[(b"ALPH", vec![0; 5]), (b"VP8 ", vp8_data(bw, bh, 20))],
+                    ),
+                ),
+                (
+                    b"ANMF",
+                    anmf_data(0, 0, 100, 50, &[(b"VP8L", vp8l_data(100, 50))]),
+                ),
+            ],
+            b"",
+        )
+    }
+
+    /// Single JPEG (8x8) with an MPF index claiming `claimed` images and no
+    /// MP Entry list.
+    fn jpeg_mpf_claiming(claimed: u32) -> Vec<u8> {
+        let mut t = b"MM\0*".to_vec();
+        t.extend_from_slice(&8u32.to_be_bytes());
+        ifd_be(
+            &mut t,
+            &[
+                (0xB000, 7, 4, *b"0100"),
+                (0xB001, 4, 1, claimed.to_be_bytes()),
+            ],
+        );
+        let mut mpf = b"MPF\0".to_vec();
+        mpf.extend_from_slice(&t);
+        let mut j = vec![0xFF, 0xD8];
+        jpeg_seg(&mut j, 0xE2, &mpf);
+        jpeg_seg(&mut j, 0xC0, &sof0(8, 8));
+        jpeg_scan_and_eoi(&mut j);
+        j
+    }
+
+    /// MPO whose MP Entry list has `claimed` entries: entry 0 is the first
+    /// image, entry `i` points at `targets[i - 1]` (an index into the images
+    /// appended after the first; out of range = a bogus offset). `extra`
+    /// complete images follow the first one.
+    fn mpo_with_entries(claimed: u32, targets: &[usize], extra: usize) -> Vec<u8> {
+        // SOI (2) + APP2 marker/length (4) + "MPF\0" (4): the MP offsets' base.
+        let base = 10usize;
+        let build = |offsets: &[u32]| {
+            let mut t = b"MM\0*".to_vec();
+            t.extend_from_slice(&8u32.to_be_bytes());
+            // IFD at 8: 2 + 3 * 12 + 4 = 42 bytes -> entry list at 50.
+            ifd_be(
+                &mut t,
+                &[
+                    (0xB000, 7, 4, *b"0100"),
+                    (0xB001, 4, 1, claimed.to_be_bytes()),
+                    (0xB002, 7, 16 * claimed, 50u32.to_be_bytes()),
+                ],
+            );
+            for i in 0..claimed as usize {
+                t.extend_from_slice(&[0x00, 0x03, 0x00, 0x00]); // attribute
+                t.extend_from_slice(&100u32.to_be_bytes()); // size (unchecked)
+                let off = if i == 0 { 0 } else { offsets[i - 1] };
+                t.extend_from_slice(&off.to_be_bytes());
+                t.extend_from_slice(&[0; 4]);
+            }
+            let mut mpf = b"MPF\0".to_vec();
+            mpf.extend_from_slice(&t);
+            let mut j = vec![0xFF, 0xD8];
+            jpeg_seg(&mut j, 0xE2, &mpf);
+            jpeg_seg(&mut j, 0xC0, &sof0(640, 480));
+            jpeg_scan_and_eoi(&mut j);
+            let mut starts = Vec::new();
+            for _ in 0..extra {
+                starts.push(j.len());
+                j.extend_from_slice(&[0xFF, 0xD8]);
+                jpeg_seg(&mut j, 0xC0, &sof0(640, 480));
+                jpeg_scan_and_eoi(&mut j);
+            }
+            (j, starts)
+        };
+        let placeholder = vec![0u32; targets.len()];
+        let (_, starts) = build(&placeholder);
+        let offsets: Vec<u32> = targets
+            .iter()
+            .map(|&k| starts.get(k).map_or(7, |&s| (s - base) as u32))
+            .collect();
+        build(&offsets).0
+    }
+
     fn bmp_fixture(w: i32, h: i32) -> Vec<u8> {
         let mut b = b"BM".to_vec();
         b.extend_from_slice(&[0; 12]);
@@ -1574,6 +1929,8 @@ mod tests {
             (Kind::Webp, webp_anim_fixture()),
             (Kind::Webp, webp_vp8l_fixture(300, 200)),
             (Kind::Webp, webp_vp8_fixture(13, 1)),
+            (Kind::Webp, webp_anim_bitstream_fixture(55, 40)),
+            (Kind::Jpeg, mpo_with_entries(3, &[0, 1], 2)),
             (Kind::Bmp, bmp_fixture(7, -5)),
             (Kind::Tiff, tiff_fixture()),
         ]
@@ -1656,6 +2013,60 @@ mod tests {
         assert!(i.has_mpf);
         let first_eoi = j.windows(2).position(|w| w == [0xFF, 0xD9]).unwrap() + 2;
         assert_eq!(i.trailing_bytes, (j.len() - first_eoi) as u64);
+    }
+
+    #[test]
+    fn mpf_count_is_clamped_to_images_present() {
+        // A single image claiming 5000 (no MP Entry list): 1 frame.
+        let j = jpeg_mpf_claiming(5000);
+        assert_eq!(header(&j, Kind::Jpeg, 10).unwrap().frames, 1);
+        let i = scan(&j, Kind::Jpeg, 10);
+        assert_eq!((i.frames, i.has_mpf), (1, true));
+        // ... and a second complete JPEG appended after the EOI: 2.
+        let mut two = j.clone();
+        two.extend_from_slice(&[0xFF, 0xD8]);
+        jpeg_seg(&mut two, 0xC0, &sof0(8, 8));
+        jpeg_scan_and_eoi(&mut two);
+        assert_eq!(header(&two, Kind::Jpeg, 10).unwrap().frames, 2);
+        assert_eq!(scan(&two, Kind::Jpeg, 10).frames, 2);
+        // An incomplete second image does not count.
+        let cut = &two[..two.len() - 3];
+        assert_eq!(header(cut, Kind::Jpeg, 10).unwrap().frames, 1);
+        // The claim is still an upper bound.
+        let mut three = mpo_fixture();
+        three.extend_from_slice(&two[j.len()..]);
+        assert_eq!(header(&three, Kind::Jpeg, 10).unwrap().frames, 2);
+        assert_eq!(scan(&three, Kind::Jpeg, 10).frames, 2);
+    }
+
+    #[test]
+    fn mpf_entries_confirm_images() {
+        // Every entry points at an SOI: trusted without walking the images.
+        let j = mpo_with_entries(3, &[0, 1], 2);
+        assert_eq!(header(&j, Kind::Jpeg, 10).unwrap().frames, 3);
+        assert_eq!(scan(&j, Kind::Jpeg, 10).frames, 3);
+        // Claims 3, only 2 images (one entry offset is bogus).
+        let j = mpo_with_entries(3, &[0, 5], 1);
+        assert_eq!(header(&j, Kind::Jpeg, 10).unwrap().frames, 2);
+        assert_eq!(scan(&j, Kind::Jpeg, 10).frames, 2);
+        // Claims 500 with every entry at the same SOI: duplicates count once.
+        let j = mpo_with_entries(500, &[0; 499], 1);
+        assert_eq!(header(&j, Kind::Jpeg, 1000).unwrap().frames, 2);
+        // Claims 4, every entry bogus, but 2 images follow the first: 3.
+        let j = mpo_with_entries(4, &[9, 9, 9], 2);
+        assert_eq!(header(&j, Kind::Jpeg, 10).unwrap().frames, 3);
+    }
+
+    #[test]
+    fn mpf_header_is_fast() {
+        let j = jpeg_mpf_claiming(5000);
+        let rounds = 2000;
+        let start = Instant::now();
+        for _ in 0..rounds {
+            assert_eq!(header(&j, Kind::Jpeg, 10).unwrap().frames, 1);
+        }
+        let per_call = start.elapsed() / rounds;
+        assert!(per_call.as_micros() < 200, "{per_call:?} per call");
     }
 
     #[test]
@@ -1827,6 +2238,176 @@ mod tests {
         assert!(matches!(
             header(&l[..22], Kind::Webp, 1),
             Err(HeaderError::Truncated(_))
+        ));
+    }
+
+    #[test]
+    fn webp_still_bitstream_must_match_canvas() {
+        // The reviewer's 86-byte file: 1x1 VP8X canvas, VP8 says 16383x16383.
+        let w = riff(
+            &[
+                (b"VP8X", vp8x_data(0, 1, 1)),
+                (b"VP8 ", vp8_data(16383, 16383, 48)),
+            ],
+            b"",
+        );
+        assert_eq!(w.len(), 86);
+        assert!(matches!(
+            header(&w, Kind::Webp, 1),
+            Err(HeaderError::Malformed(_))
+        ));
+        // `scan` does not fail but reports the largest extent.
+        let i = scan(&w, Kind::Webp, 1);
+        assert_eq!((i.width, i.height), (16383, 16383));
+        // VP8L smaller than the canvas: also malformed.
+        let w = riff(
+            &[
+                (b"VP8X", vp8x_data(0, 300, 200)),
+                (b"VP8L", vp8l_data(300, 199)),
+            ],
+            b"",
+        );
+        assert!(matches!(
+            header(&w, Kind::Webp, 1),
+            Err(HeaderError::Malformed(_))
+        ));
+        // Consistent still images (ALPH and ICCP before the bitstream) pass.
+        let w = riff(
+            &[
+                (b"VP8X", vp8x_data(0x30, 40, 30)),
+                (b"ICCP", b"icc".to_vec()),
+                (b"ALPH", vec![0; 3]),
+                (b"VP8 ", vp8_data(40, 30, 20)),
+            ],
+            b"",
+        );
+        let h = header(&w, Kind::Webp, 1).unwrap();
+        assert_eq!((h.width, h.height, h.frames), (40, 30, 1));
+        let w = riff(
+            &[
+                (b"VP8X", vp8x_data(0, 300, 200)),
+                (b"VP8L", vp8l_data(300, 200)),
+            ],
+            b"",
+        );
+        let h = header(&w, Kind::Webp, 1).unwrap();
+        assert_eq!((h.width, h.height, h.frames), (300, 200, 1));
+        // Truncated inside the bitstream header.
+        assert!(matches!(
+            header(&w[..w.len() - 8], Kind::Webp, 1),
+            Err(HeaderError::Truncated(_))
+        ));
+    }
+
+    #[test]
+    fn webp_anmf_frames_are_checked() {
+        let ok = webp_anim_bitstream_fixture(55, 40);
+        let h = header(&ok, Kind::Webp, 10).unwrap();
+        assert_eq!((h.width, h.height, h.frames), (100, 50, 2));
+        assert_eq!(scan(&ok, Kind::Webp, 10), {
+            let mut i = h.clone();
+            i.trailing_bytes = 0;
+            i
+        });
+        // Compressed width 51 in a 55-wide frame (the rotating-squares case).
+        let bad = webp_anim_bitstream_fixture(51, 40);
+        assert!(matches!(
+            header(&bad, Kind::Webp, 10),
+            Err(HeaderError::Malformed(_))
+        ));
+        // Bitstream larger than its frame: `scan` reports the extent.
+        let big = webp_anim_bitstream_fixture(16383, 16383);
+        assert!(matches!(
+            header(&big, Kind::Webp, 10),
+            Err(HeaderError::Malformed(_))
+        ));
+        assert_eq!(
+            (
+                scan(&big, Kind::Webp, 10).width,
+                scan(&big, Kind::Webp, 10).height
+            ),
+            (16383, 16383)
+        );
+        // A frame that sticks out of the canvas (offset 90 + width 20 > 100).
+        let out = riff(
+            &[
+                (b"VP8X", vp8x_data(0x02, 100, 50)),
+                (b"ANIM", vec![0; 6]),
+                (
+                    b"ANMF",
+                    anmf_data(45, 0, 20, 10, &[(b"VP8L", vp8l_data(20, 10))]),
+                ),
+            ],
+            b"",
+        );
+        assert!(matches!(
+            header(&out, Kind::Webp, 10),
+            Err(HeaderError::Malformed(_))
+        ));
+        assert_eq!(scan(&out, Kind::Webp, 10).width, 110);
+        // ... and one that fits exactly.
+        let fits = riff(
+            &[
+                (b"VP8X", vp8x_data(0x02, 100, 50)),
+                (
+                    b"ANMF",
+                    anmf_data(40, 20, 20, 10, &[(b"VP8L", vp8l_data(20, 10))]),
+                ),
+            ],
+            b"",
+        );
+        assert_eq!(
+            header(&fits, Kind::Webp, 10).map(|h| (h.width, h.height, h.frames)),
+            Ok((100, 50, 1))
+        );
+        // A bad second frame is caught too (while frames are walked).
+        let second_bad = riff(
+            &[
+                (b"VP8X", vp8x_data(0x02, 100, 50)),
+                (
+                    b"ANMF",
+                    anmf_data(0, 0, 20, 10, &[(b"VP8L", vp8l_data(20, 10))]),
+                ),
+                (
+                    b"ANMF",
+                    anmf_data(0, 0, 20, 10, &[(b"VP8L", vp8l_data(21, 10))]),
+                ),
+            ],
+            b"",
+        );
+        assert!(matches!(
+            header(&second_bad, Kind::Webp, 10),
+            Err(HeaderError::Malformed(_))
+        ));
+        // A short ANMF header.
+        let short = riff(
+            &[(b"VP8X", vp8x_data(0x02, 100, 50)), (b"ANMF", vec![0; 9])],
+            b"",
+        );
+        assert!(header(&short, Kind::Webp, 10).is_err());
+    }
+
+    /// The reviewer's corpus mutation: rotating-squares.webp with its first
+    /// frame's compressed width changed from 55 to 51 (the image-webp
+    /// decoder panics on it). Skipped without the corpus.
+    #[test]
+    fn webp_corpus_frame_width_mismatch() {
+        let root = match std::env::var_os("IMGEST_CORPUS") {
+            Some(d) => std::path::PathBuf::from(d),
+            None => {
+                std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus")
+            }
+        };
+        let Ok(mut bytes) = std::fs::read(root.join("webp/rotating-squares.webp")) else {
+            println!("SKIPPED: no corpus at {}", root.display());
+            return;
+        };
+        assert!(header(&bytes, Kind::Webp, 10_000).is_ok());
+        assert_eq!(bytes[0x8A], 0x37);
+        bytes[0x8A] = 0x33;
+        assert!(matches!(
+            header(&bytes, Kind::Webp, 10_000),
+            Err(HeaderError::Malformed(_))
         ));
     }
 
