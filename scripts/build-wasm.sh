@@ -21,7 +21,8 @@ rm -rf "$out"
 mkdir -p "$out"
 wasm-bindgen --target web --out-dir "$out" \
   "$target_dir/wasm32-unknown-unknown/wasm/imgest_wasm.wasm"
-cp bindings-wasm/js/index.js bindings-wasm/js/node.js bindings-wasm/js/package.json "$out/"
+cp bindings-wasm/js/index.js bindings-wasm/js/index.d.ts bindings-wasm/js/node.js bindings-wasm/js/node.d.ts \
+  bindings-wasm/js/types.d.ts bindings-wasm/js/package.json "$out/"
 cp bindings-wasm/README.md "$out/" 2>/dev/null || true
 
 # An unresolved C symbol links silently and fails only at instantiation: refuse any import

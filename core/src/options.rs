@@ -6,6 +6,7 @@
 use crate::error::Error;
 
 /// Output encodings.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(
     feature = "serde",
@@ -56,6 +57,7 @@ impl OutputFormat {
 ///
 /// The image is scaled to fit inside `max_width` × `max_height`, keeping its aspect ratio and
 /// never upscaling. With neither bound set the variant is the full (oriented) image.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(
     feature = "serde",
@@ -148,6 +150,7 @@ impl Variant {
 ///
 /// The defaults are finite and safe for untrusted uploads. [`Limits::none`] exists for trusted
 /// batch jobs only.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(
     feature = "serde",
@@ -233,6 +236,7 @@ impl Limits {
 ///
 /// `Options::default()` reproduces the original service: variants `thumbnail` (150×150),
 /// `medium` (800×800), `large` (1600×1600) and `original`, all WebP lossy at quality 85.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(
     feature = "serde",

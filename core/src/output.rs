@@ -7,6 +7,7 @@ use crate::validate::Format;
 /// One encoded variant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct VariantOutput {
     /// The variant's name from [`crate::Variant::name`].
     pub name: String,
@@ -28,6 +29,7 @@ pub struct VariantOutput {
 /// A colour in sRGB, as `#rrggbb` and as components.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Color {
     /// `#rrggbb`, lower case.
     pub hex: String,
@@ -38,6 +40,7 @@ pub struct Color {
 /// A palette entry.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PaletteColor {
     /// `#rrggbb`.
     pub hex: String,
@@ -50,6 +53,7 @@ pub struct PaletteColor {
 /// Which metadata the source carried. All of it is removed from every output.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct MetadataFound {
     /// EXIF.
     pub exif: bool,
@@ -77,6 +81,7 @@ impl MetadataFound {
 /// Facts about the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SourceReport {
     /// Format detected from the magic bytes.
     pub format: Format,
@@ -109,6 +114,7 @@ pub struct SourceReport {
 /// The result of one run.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Output {
     /// The variants, in the order of [`crate::Options::variants`].
     pub variants: Vec<VariantOutput>,

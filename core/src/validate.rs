@@ -8,6 +8,7 @@ use crate::error::{Error, LimitKind};
 use crate::options::Limits;
 
 /// The input formats imgest decodes.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(
     feature = "serde",
