@@ -6,7 +6,7 @@
 
 use std::io::Cursor;
 
-use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat};
+use image::{DynamicImage, ImageDecoder, ImageError};
 use zune_core::bytestream::ZCursor;
 use zune_core::colorspace::ColorSpace;
 use zune_core::options::DecoderOptions;
@@ -288,23 +288,25 @@ fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<De
         // JPEG-in-TIFF strips are decoded without our limits by the TIFF decoder.
         return Err(Error::unsupported("JPEG-compressed TIFF is not supported"));
     }
-    let image_format = match format {
-        Format::Png => ImageFormat::Png,
-        Format::Gif => ImageFormat::Gif,
-        Format::Webp => ImageFormat::WebP,
-        Format::Bmp => ImageFormat::Bmp,
-        Format::Tiff => ImageFormat::Tiff,
-        Format::Jpeg => ImageFormat::Jpeg,
-    };
-    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), image_format);
     let mut image_limits = image::Limits::default();
     image_limits.max_image_width = Some(limits.max_width);
     image_limits.max_image_height = Some(limits.max_height);
     image_limits.max_alloc = Some(limits.max_alloc_bytes);
-    reader.limits(image_limits);
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|e| image_error(format, limits, e))?;
+    // Format-specific decoders (not `ImageReader`, which links every decoder `image` has —
+    // including a second JPEG decoder — into the WASM module).
+    let cursor = Cursor::new(bytes);
+    let err = |e| image_error(format, limits, e);
+    let mut decoder: Box<dyn ImageDecoder + '_> = match format {
+        Format::Png => Box::new(
+            image::codecs::png::PngDecoder::with_limits(cursor, image_limits.clone()).map_err(err)?,
+        ),
+        Format::Gif => Box::new(image::codecs::gif::GifDecoder::new(cursor).map_err(err)?),
+        Format::Webp => Box::new(image::codecs::webp::WebPDecoder::new(cursor).map_err(err)?),
+        Format::Bmp => Box::new(image::codecs::bmp::BmpDecoder::new(cursor).map_err(err)?),
+        Format::Tiff => Box::new(image::codecs::tiff::TiffDecoder::new(cursor).map_err(err)?),
+        Format::Jpeg => return decode_jpeg(bytes, limits),
+    };
+    decoder.set_limits(image_limits).map_err(err)?;
     let (width, height) = decoder.dimensions();
     if width == 0 || height == 0 {
         return Err(Error::corrupt(format.as_str(), "zero width or height"));

@@ -4,9 +4,9 @@
 //! resampling so transparent pixels never bleed dark fringes. With `linear_light` the samples are
 //! converted from sRGB to 16-bit linear light before resampling and back afterwards.
 
-use fast_image_resize::images::{Image, ImageRef, TypedImage, TypedImageRef};
-use fast_image_resize::pixels::{U8x4, U16x4};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer as FirResizer};
+use fast_image_resize::images::{TypedImage, TypedImageRef};
+use fast_image_resize::pixels::{U8x4, U16, U16x3};
+use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer as FirResizer};
 use image::RgbaImage;
 
 use crate::error::Error;
@@ -82,28 +82,7 @@ impl Resizer {
         // The typed API instantiates the resampler for the two pixel types used here only,
         // which keeps this crate's compile time down.
         let out = if linear_light {
-            let src_view = ImageRef::new(src.width(), src.height(), src.as_raw(), PixelType::U8x4)
-                .map_err(|e| err(&e))?;
-            let mapper = fast_image_resize::create_srgb_mapper();
-            let mut linear = Image::new(src.width(), src.height(), PixelType::U16x4);
-            mapper
-                .forward_map(&src_view, &mut linear)
-                .map_err(|e| err(&e))?;
-            let mut small = Image::new(width, height, PixelType::U16x4);
-            {
-                let from = linear
-                    .typed_image::<U16x4>()
-                    .ok_or_else(|| Error::internal("resize: u16 view"))?;
-                let mut to = small
-                    .typed_image_mut::<U16x4>()
-                    .ok_or_else(|| Error::internal("resize: u16 view"))?;
-                self.inner
-                    .resize_typed(&from, &mut to, &options)
-                    .map_err(|e| err(&e))?;
-            }
-            let mut dst = Image::new(width, height, PixelType::U8x4);
-            mapper.backward_map(&small, &mut dst).map_err(|e| err(&e))?;
-            dst.into_vec()
+            self.resize_linear(src, width, height, has_alpha, &options)?
         } else {
             let from = TypedImageRef::<U8x4>::from_buffer(src.width(), src.height(), src.as_raw())
                 .map_err(|e| err(&e))?;
@@ -120,10 +99,99 @@ impl Resizer {
         RgbaImage::from_raw(width, height, out).ok_or_else(|| Error::internal("resize buffer size"))
     }
 
+    /// Linear-light resampling: premultiplied linear RGB as 16-bit `U16x3` and alpha as `U16`,
+    /// resampled separately. (Resampling `U16x4` with the library's own alpha handling would
+    /// pull a 512 KiB reciprocal table into the WASM module.)
+    fn resize_linear(
+        &mut self,
+        src: &RgbaImage,
+        width: u32,
+        height: u32,
+        has_alpha: bool,
+        options: &ResizeOptions,
+    ) -> Result<Vec<u8>, Error> {
+        let err = |e: &dyn std::fmt::Display| Error::internal(format!("resize: {e}"));
+        let options = options.use_alpha(false);
+        let to_linear = srgb_to_linear16();
+        let (sw, sh) = src.dimensions();
+        let mut rgb = TypedImage::<U16x3>::new(sw, sh);
+        let mut alpha = TypedImage::<U16>::new(
+            if has_alpha { sw } else { 1 },
+            if has_alpha { sh } else { 1 },
+        );
+        for (i, (dst, px)) in rgb.pixels_mut().iter_mut().zip(src.pixels()).enumerate() {
+            let [r, g, b, a] = px.0;
+            let mut c = [r, g, b].map(|v| u32::from(to_linear[usize::from(v)]));
+            if has_alpha {
+                let a16 = u32::from(a) * 257;
+                c = c.map(|v| (v * a16 + 32767) / 65535);
+                alpha.pixels_mut()[i] = U16::new(a16 as u16);
+            }
+            *dst = U16x3::new(c.map(|v| v as u16));
+        }
+        let mut rgb_out = TypedImage::<U16x3>::new(width, height);
+        self.inner
+            .resize_typed(&rgb, &mut rgb_out, &options)
+            .map_err(|e| err(&e))?;
+        let mut alpha_out = TypedImage::<U16>::new(
+            if has_alpha { width } else { 1 },
+            if has_alpha { height } else { 1 },
+        );
+        if has_alpha {
+            self.inner
+                .resize_typed(&alpha, &mut alpha_out, &options)
+                .map_err(|e| err(&e))?;
+        }
+        let thresholds = linear16_thresholds();
+        let encode = |v: u32| thresholds.partition_point(|&t| u32::from(t) <= v) as u8;
+        let mut out = Vec::with_capacity(width as usize * height as usize * 4);
+        for (i, px) in rgb_out.pixels().iter().enumerate() {
+            let a16 = if has_alpha {
+                u32::from(alpha_out.pixels()[i].0)
+            } else {
+                65535
+            };
+            let c = px.0.map(u32::from);
+            let c = if !has_alpha {
+                c
+            } else if a16 == 0 {
+                [0; 3]
+            } else {
+                c.map(|v| ((v * 65535 + a16 / 2) / a16).min(65535))
+            };
+            out.extend_from_slice(&[
+                encode(c[0]),
+                encode(c[1]),
+                encode(c[2]),
+                ((a16 + 128) / 257) as u8,
+            ]);
+        }
+        Ok(out)
+    }
+
     /// Bytes held in scratch buffers.
     pub fn size_of_internal_buffers(&self) -> usize {
         self.inner.size_of_internal_buffers()
     }
+}
+
+fn srgb_decode(v: f64) -> f64 {
+    if v <= 0.04045 {
+        v / 12.92
+    } else {
+        ((v + 0.055) / 1.055).powf(2.4)
+    }
+}
+
+/// sRGB 8-bit → linear 16-bit.
+fn srgb_to_linear16() -> [u16; 256] {
+    std::array::from_fn(|i| (srgb_decode(i as f64 / 255.0) * 65535.0).round() as u16)
+}
+
+/// For linear 16-bit → sRGB 8-bit: entry `i` is the smallest linear value that encodes to
+/// `i + 1` (the midpoint between codes `i` and `i + 1`), so a binary search rounds to nearest.
+fn linear16_thresholds() -> [u16; 255] {
+    std::array::from_fn(|i| (srgb_decode((i as f64 + 0.5) / 255.0) * 65535.0).ceil() as u16)
 }
 
 #[cfg(test)]
@@ -174,6 +242,30 @@ mod tests {
     }
 
     #[test]
+    fn linear_tables_round_trip() {
+        let to = srgb_to_linear16();
+        let th = linear16_thresholds();
+        for v in 0..=255u8 {
+            let lin = u32::from(to[usize::from(v)]);
+            assert_eq!(th.partition_point(|&t| u32::from(t) <= lin), usize::from(v));
+        }
+        // Same-size resampling in linear light is the identity.
+        let img = RgbaImage::from_fn(7, 5, |x, y| {
+            image::Rgba([(x * 30) as u8, (y * 50) as u8, 7, (x * 40 + 10) as u8])
+        });
+        let out = Resizer::new()
+            .resize_linear(&img, 7, 5, true, &ResizeOptions::new())
+            .unwrap();
+        for (a, b) in img.as_raw().chunks_exact(4).zip(out.chunks_exact(4)) {
+            assert_eq!(a[3], b[3]);
+            for c in 0..3 {
+                // Premultiplying by a small alpha loses a little precision.
+                assert!(a[c].abs_diff(b[c]) <= 2, "{a:?} vs {b:?}");
+            }
+        }
+    }
+
+    #[test]
     fn premultiplied_alpha_has_no_dark_fringe() {
         // Left half opaque white, right half fully transparent *black*.
         let img = RgbaImage::from_fn(32, 8, |x, _| {
@@ -183,9 +275,11 @@ mod tests {
                 image::Rgba([0, 0, 0, 0])
             }
         });
-        let out = Resizer::new().resize(&img, 8, 2, true, false).unwrap();
-        for p in out.pixels().filter(|p| p.0[3] > 0) {
-            assert!(p.0[0] >= 250, "dark fringe: {:?}", p.0);
+        for linear in [false, true] {
+            let out = Resizer::new().resize(&img, 8, 2, true, linear).unwrap();
+            for p in out.pixels().filter(|p| p.0[3] > 0) {
+                assert!(p.0[0] >= 250, "dark fringe (linear {linear}): {:?}", p.0);
+            }
         }
     }
 }
