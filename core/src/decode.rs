@@ -298,7 +298,8 @@ fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<De
     let err = |e| image_error(format, limits, e);
     let mut decoder: Box<dyn ImageDecoder + '_> = match format {
         Format::Png => Box::new(
-            image::codecs::png::PngDecoder::with_limits(cursor, image_limits.clone()).map_err(err)?,
+            image::codecs::png::PngDecoder::with_limits(cursor, image_limits.clone())
+                .map_err(err)?,
         ),
         Format::Gif => Box::new(image::codecs::gif::GifDecoder::new(cursor).map_err(err)?),
         Format::Webp => Box::new(image::codecs::webp::WebPDecoder::new(cursor).map_err(err)?),
