@@ -303,8 +303,22 @@ fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<De
         ),
         Format::Gif => Box::new(image::codecs::gif::GifDecoder::new(cursor).map_err(err)?),
         Format::Webp => Box::new(image::codecs::webp::WebPDecoder::new(cursor).map_err(err)?),
+        #[cfg(feature = "bmp")]
         Format::Bmp => Box::new(image::codecs::bmp::BmpDecoder::new(cursor).map_err(err)?),
+        #[cfg(feature = "tiff")]
         Format::Tiff => Box::new(image::codecs::tiff::TiffDecoder::new(cursor).map_err(err)?),
+        #[cfg(not(feature = "bmp"))]
+        Format::Bmp => {
+            return Err(Error::unsupported(
+                "BMP support is not enabled in this build",
+            ));
+        }
+        #[cfg(not(feature = "tiff"))]
+        Format::Tiff => {
+            return Err(Error::unsupported(
+                "TIFF support is not enabled in this build",
+            ));
+        }
         Format::Jpeg => return decode_jpeg(bytes, limits),
     };
     decoder.set_limits(image_limits).map_err(err)?;

@@ -95,10 +95,22 @@ pub fn sniff(bytes: &[u8]) -> Result<Format, Error> {
         return Ok(Format::Webp);
     }
     if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
-        return Ok(Format::Tiff);
+        return if cfg!(feature = "tiff") {
+            Ok(Format::Tiff)
+        } else {
+            Err(Error::unsupported(
+                "TIFF support is not enabled in this build",
+            ))
+        };
     }
     if is_bmp(bytes) {
-        return Ok(Format::Bmp);
+        return if cfg!(feature = "bmp") {
+            Ok(Format::Bmp)
+        } else {
+            Err(Error::unsupported(
+                "BMP support is not enabled in this build",
+            ))
+        };
     }
     if let Some(brand) = iso_bmff_image_brand(bytes) {
         return Err(Error::unsupported(format!(
@@ -312,7 +324,9 @@ mod tests {
             (b"GIF89a", Ok(Format::Gif)),
             (b"GIF87a", Ok(Format::Gif)),
             (b"RIFF\0\0\0\0WEBPVP8 ", Ok(Format::Webp)),
+            #[cfg(feature = "tiff")]
             (b"II*\0\x08\0\0\0", Ok(Format::Tiff)),
+            #[cfg(feature = "tiff")]
             (b"MM\0*\0\0\0\x08", Ok(Format::Tiff)),
             (
                 b"\0\0\0\x1cftypheic\0\0\0\0mif1heic",
