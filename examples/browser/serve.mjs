@@ -15,7 +15,11 @@ export function serve() {
   const server = createServer(async (req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname));
     if (path.includes('..')) return res.writeHead(400).end();
-    const file = path.startsWith('/pkg/') ? join(pkg, path.slice(5)) : join(page, path === '/' ? 'index.html' : path);
+    const file = path.startsWith('/pkg/')
+      ? join(pkg, path.slice(5))
+      : path === '/sample.jpg'
+        ? join(page, '..', 'cli', 'sample', 'sunrise.jpg')
+        : join(page, path === '/' ? 'index.html' : path);
     try {
       const body = await readFile(file);
       res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(body);

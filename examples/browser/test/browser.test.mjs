@@ -85,6 +85,29 @@ test('demo page in Chromium', { skip: !(havePkg && haveChromium) && 'needs bindi
       });
       assert.ok(Math.abs(px[0] - 11) <= 12 && px[1] >= 240 && px[2] <= 20, `P3 probe ${px.map(Math.round)}`);
     }
+    // The package in a module Web Worker (no SharedArrayBuffer, no special headers).
+    const fromWorker = await page.evaluate(async () => {
+      const src = `
+        import { init, process } from '${location.origin}/pkg/index.js';
+        self.onmessage = async (e) => {
+          try {
+            await init();
+            const r = await process(e.data);
+            self.postMessage({ ok: true, w: r.variants.thumbnail.width, h: r.variants.thumbnail.height, o: r.source.orientation });
+          } catch (err) {
+            self.postMessage({ ok: false, error: String(err) });
+          }
+        };`;
+      const worker = new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })), { type: 'module' });
+      const bytes = new Uint8Array(await (await fetch('/sample.jpg')).arrayBuffer());
+      return new Promise((resolve) => {
+        worker.onmessage = (e) => resolve(e.data);
+        worker.onerror = (e) => resolve({ ok: false, error: e.message });
+        worker.postMessage(bytes, [bytes.buffer]);
+      });
+    });
+    assert.deepEqual(fromWorker, { ok: true, w: 150, h: 100, o: 6 });
+    assert.equal(await page.evaluate(() => typeof SharedArrayBuffer === 'undefined' || !crossOriginIsolated), true);
     assert.deepEqual(errors, []);
     const shots = process.env.IMGEST_ARTIFACTS ?? join(tmpdir(), 'imgest-browser');
     mkdirSync(shots, { recursive: true });
