@@ -84,29 +84,37 @@ fn jpeg_error(e: DecodeErrors) -> Error {
     }
 }
 
+/// The header segments of a JPEG, up to the first scan: `(marker, payload offset)` pairs, where
+/// the payload starts after the two length bytes. Stops at a malformed marker.
+fn jpeg_segments(bytes: &[u8]) -> impl Iterator<Item = (u8, usize)> + '_ {
+    let mut i = 2usize;
+    std::iter::from_fn(move || {
+        loop {
+            if i + 4 > bytes.len() || bytes[i] != 0xFF {
+                return None;
+            }
+            let marker = bytes[i + 1];
+            if marker == 0xFF {
+                i += 1;
+                continue;
+            }
+            if marker == 0xDA || marker == 0xD9 {
+                return None;
+            }
+            let len = usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]));
+            let payload = i + 4;
+            i = i.checked_add(2 + len)?;
+            return Some((marker, payload));
+        }
+    })
+}
+
 /// The first start-of-frame marker (0xC0..=0xCF except DHT, JPG and DAC) and its sample
 /// precision, if any.
 fn jpeg_sof_marker(bytes: &[u8]) -> Option<(u8, u8)> {
-    let mut i = 2usize;
-    while i + 4 <= bytes.len() {
-        if bytes[i] != 0xFF {
-            return None;
-        }
-        let marker = bytes[i + 1];
-        if marker == 0xFF {
-            i += 1;
-            continue;
-        }
-        if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
-            return Some((marker, *bytes.get(i + 4)?));
-        }
-        if marker == 0xDA || marker == 0xD9 {
-            return None;
-        }
-        let len = usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]));
-        i = i.checked_add(2 + len)?;
-    }
-    None
+    jpeg_segments(bytes)
+        .find(|(m, _)| (0xC0..=0xCF).contains(m) && !matches!(m, 0xC4 | 0xC8 | 0xCC))
+        .and_then(|(m, payload)| Some((m, *bytes.get(payload)?)))
 }
 
 fn decode_jpeg(bytes: &[u8], limits: &Limits) -> Result<Decoded, Error> {
@@ -216,29 +224,8 @@ fn ycck_to_cmyk(data: &mut [u8]) {
 
 /// True when the JPEG has an Adobe APP14 marker before its first scan.
 fn has_adobe_app14(bytes: &[u8]) -> bool {
-    let mut i = 2usize;
-    while i + 4 <= bytes.len() {
-        if bytes[i] != 0xFF {
-            return false;
-        }
-        let marker = bytes[i + 1];
-        if marker == 0xFF {
-            i += 1;
-            continue;
-        }
-        if marker == 0xDA || marker == 0xD9 {
-            return false;
-        }
-        let len = usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]));
-        if marker == 0xEE && bytes.get(i + 4..i + 9) == Some(b"Adobe") {
-            return true;
-        }
-        i = match i.checked_add(2 + len) {
-            Some(n) => n,
-            None => return false,
-        };
-    }
-    false
+    jpeg_segments(bytes)
+        .any(|(m, payload)| m == 0xEE && bytes.get(payload..payload + 5) == Some(b"Adobe"))
 }
 
 fn image_error(format: Format, limits: &Limits, e: ImageError) -> Error {
