@@ -149,15 +149,11 @@ pub fn to_srgb(decoded: Decoded) -> Result<Srgb, Error> {
                             rgba
                         }
                         (DataColorSpace::Rgb, false) => {
-                            let mut rgba = img.to_rgba8();
-                            if let Some(t) = transform(p, Layout::Rgba, Layout::Rgba) {
-                                let src = rgba.as_raw().clone();
-                                converted = t.transform(&src, &mut rgba).is_ok();
-                                if !converted {
-                                    rgba = img.to_rgba8();
-                                }
-                            }
-                            rgba
+                            let src = img.to_rgba8();
+                            let mut dst = RgbaImage::new(src.width(), src.height());
+                            converted = transform(p, Layout::Rgba, Layout::Rgba)
+                                .is_some_and(|t| t.transform(&src, &mut dst).is_ok());
+                            if converted { dst } else { src }
                         }
                         _ => img.to_rgba8(),
                     }

@@ -100,6 +100,13 @@ pub struct ContainerInfo {
     pub has_mpf: bool,
     /// EXIF Orientation tag (1..=8) when present and valid, else `None`.
     pub orientation: Option<u8>,
+    /// JPEG: the first start-of-frame marker (`0xC0`–`0xCF`) and its sample precision, which
+    /// tell the coding process (baseline, progressive, lossless, arithmetic, 12-bit, …).
+    pub jpeg_sof: Option<(u8, u8)>,
+    /// JPEG: an Adobe APP14 segment precedes the frame (its CMYK/YCCK data is inverted).
+    pub jpeg_adobe: bool,
+    /// TIFF: the first IFD's Compression tag (259).
+    pub tiff_compression: Option<u16>,
     /// Bytes that follow the logical end of the image: JPEG after the EOI that
     /// ends the first image (an MPO's second image counts as trailing), PNG
     /// after `IEND`, GIF after the `0x3B` trailer, WebP after the RIFF size.
@@ -811,7 +818,11 @@ fn walk_jpeg(b: &[u8], mode: Mode, info: &mut ContainerInfo) -> Res {
         };
         // Cannot overflow: the segment was just found inside `b`.
         let seg_end = pos.saturating_add(len);
+        if code == 0xEE && seg.starts_with(b"Adobe") {
+            info.jpeg_adobe = true;
+        }
         if is_sof(code) && !found_sof {
+            info.jpeg_sof = Some((code, seg.first().copied().unwrap_or(0)));
             match (be16(seg, 1), be16(seg, 3)) {
                 (Some(h), Some(w)) if h != 0 && w != 0 => {
                     info.width = u32::from(w);
@@ -1469,6 +1480,7 @@ fn walk_tiff(b: &[u8], mode: Mode, info: &mut ContainerInfo) -> Res {
         match e.tag {
             256 => w = t.uint(&e),
             257 => h = t.uint(&e),
+            259 => info.tiff_compression = t.uint(&e).and_then(|v| u16::try_from(v).ok()),
             _ if !full => {}
             274 => info.orientation = t.uint(&e).and_then(valid_orientation),
             34665 => info.has_exif = true,

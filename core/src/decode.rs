@@ -15,7 +15,7 @@ use zune_jpeg::errors::DecodeErrors;
 
 use crate::error::{Error, LimitKind};
 use crate::options::Limits;
-use crate::validate::{Format, check_dimensions};
+use crate::validate::{Checked, Format, check_dimensions};
 
 /// Decoded pixels, in the colour space of the file.
 #[derive(Debug, Clone)]
@@ -52,13 +52,15 @@ pub struct Decoded {
     pub icc: Option<Vec<u8>>,
 }
 
-/// Decodes the first frame of `bytes` (already sniffed as `format`).
+/// Decodes the first frame of `bytes`, already sniffed and header-checked by
+/// [`crate::validate::check`].
 ///
 /// A panic inside a third-party decoder on malformed data is caught (where panics unwind) and
 /// reported as `corrupt_input`, never propagated.
-pub fn decode(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded, Error> {
+pub fn decode(bytes: &[u8], checked: &Checked, limits: &Limits) -> Result<Decoded, Error> {
+    let format = checked.format;
     let run = || match format {
-        Format::Jpeg => decode_jpeg(bytes, limits),
+        Format::Jpeg => decode_jpeg(bytes, checked.header.jpeg_adobe, limits),
         other => decode_with_image(bytes, other, limits),
     };
     #[cfg(panic = "unwind")]
@@ -84,61 +86,7 @@ fn jpeg_error(e: DecodeErrors) -> Error {
     }
 }
 
-/// The header segments of a JPEG, up to the first scan: `(marker, payload offset)` pairs, where
-/// the payload starts after the two length bytes. Stops at a malformed marker.
-fn jpeg_segments(bytes: &[u8]) -> impl Iterator<Item = (u8, usize)> + '_ {
-    let mut i = 2usize;
-    std::iter::from_fn(move || {
-        loop {
-            if i + 4 > bytes.len() || bytes[i] != 0xFF {
-                return None;
-            }
-            let marker = bytes[i + 1];
-            if marker == 0xFF {
-                i += 1;
-                continue;
-            }
-            if marker == 0xDA || marker == 0xD9 {
-                return None;
-            }
-            let len = usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]));
-            let payload = i + 4;
-            i = i.checked_add(2 + len)?;
-            return Some((marker, payload));
-        }
-    })
-}
-
-/// The first start-of-frame marker (0xC0..=0xCF except DHT, JPG and DAC) and its sample
-/// precision, if any.
-fn jpeg_sof_marker(bytes: &[u8]) -> Option<(u8, u8)> {
-    jpeg_segments(bytes)
-        .find(|(m, _)| (0xC0..=0xCF).contains(m) && !matches!(m, 0xC4 | 0xC8 | 0xCC))
-        .and_then(|(m, payload)| Some((m, *bytes.get(payload)?)))
-}
-
-fn decode_jpeg(bytes: &[u8], limits: &Limits) -> Result<Decoded, Error> {
-    // Baseline (C0), extended (C1) and progressive (C2) Huffman JPEG are decoded; lossless,
-    // hierarchical and arithmetic-coded processes are refused as unsupported, not corrupt.
-    if let Some((_, precision)) = jpeg_sof_marker(bytes)
-        && precision != 8
-    {
-        return Err(Error::unsupported(format!(
-            "{precision}-bit JPEG is not supported (8-bit only)"
-        )));
-    }
-    if let Some((sof, _)) = jpeg_sof_marker(bytes)
-        && !matches!(sof, 0xC0..=0xC2)
-    {
-        let process = match sof {
-            0xC3 | 0xC7 | 0xCB | 0xCF => "lossless",
-            0xC5 | 0xC6 | 0xCD | 0xCE => "hierarchical",
-            _ => "arithmetic-coded",
-        };
-        return Err(Error::unsupported(format!(
-            "{process} JPEG (SOF marker {sof:#04X}) is not supported"
-        )));
-    }
+fn decode_jpeg(bytes: &[u8], adobe: bool, limits: &Limits) -> Result<Decoded, Error> {
     let options = DecoderOptions::default()
         .set_strict_mode(true)
         .set_max_width(limits.max_width as usize)
@@ -156,7 +104,6 @@ fn decode_jpeg(bytes: &[u8], limits: &Limits) -> Result<Decoded, Error> {
     let input = decoder
         .input_colorspace()
         .ok_or_else(|| Error::corrupt("jpeg", "no colour space"))?;
-    let adobe = has_adobe_app14(bytes);
     let out = match input {
         ColorSpace::Luma => ColorSpace::Luma,
         ColorSpace::CMYK => ColorSpace::CMYK,
@@ -222,12 +169,6 @@ fn ycck_to_cmyk(data: &mut [u8]) {
     }
 }
 
-/// True when the JPEG has an Adobe APP14 marker before its first scan.
-fn has_adobe_app14(bytes: &[u8]) -> bool {
-    jpeg_segments(bytes)
-        .any(|(m, payload)| m == 0xEE && bytes.get(payload..payload + 5) == Some(b"Adobe"))
-}
-
 fn image_error(format: Format, limits: &Limits, e: ImageError) -> Error {
     match e {
         // `image` does not say how much it wanted; report the budget.
@@ -242,39 +183,7 @@ fn image_error(format: Format, limits: &Limits, e: ImageError) -> Error {
     }
 }
 
-/// The Compression tag (259) of a TIFF's first IFD.
-fn tiff_compression(bytes: &[u8]) -> Option<u16> {
-    let le = bytes.get(0..2)? == b"II";
-    let u16_at = |o: usize| -> Option<u16> {
-        let b = bytes.get(o..o + 2)?;
-        Some(if le {
-            u16::from_le_bytes([b[0], b[1]])
-        } else {
-            u16::from_be_bytes([b[0], b[1]])
-        })
-    };
-    let u32_at = |o: usize| -> Option<u32> {
-        let b = bytes.get(o..o + 4)?;
-        let a = [b[0], b[1], b[2], b[3]];
-        Some(if le {
-            u32::from_le_bytes(a)
-        } else {
-            u32::from_be_bytes(a)
-        })
-    };
-    let ifd = usize::try_from(u32_at(4)?).ok()?;
-    let count = usize::from(u16_at(ifd)?).min(4096);
-    (0..count).find_map(|i| {
-        let entry = ifd.checked_add(2 + 12 * i)?;
-        (u16_at(entry)? == 259).then(|| u16_at(entry + 8)).flatten()
-    })
-}
-
 fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded, Error> {
-    if format == Format::Tiff && matches!(tiff_compression(bytes), Some(6 | 7)) {
-        // JPEG-in-TIFF strips are decoded without our limits by the TIFF decoder.
-        return Err(Error::unsupported("JPEG-compressed TIFF is not supported"));
-    }
     let mut image_limits = image::Limits::default();
     image_limits.max_image_width = Some(limits.max_width);
     image_limits.max_image_height = Some(limits.max_height);
@@ -306,7 +215,7 @@ fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<De
                 "TIFF support is not enabled in this build",
             ));
         }
-        Format::Jpeg => return decode_jpeg(bytes, limits),
+        Format::Jpeg => return Err(Error::internal("JPEG is decoded by decode_jpeg")),
     };
     decoder.set_limits(image_limits).map_err(err)?;
     let (width, height) = decoder.dimensions();

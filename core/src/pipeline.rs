@@ -66,7 +66,7 @@ impl Pipeline {
         let checked = validate::check(input, limits)?;
         let format = checked.format;
         let info = container::scan(input, format.kind(), limits.max_frames);
-        let mut decoded = decode::decode(input, format, limits)?;
+        let mut decoded = decode::decode(input, &checked, limits)?;
         if decoded.icc.is_none() && !info.icc_compressed {
             // Profiles only the container walker finds (GIF ICC extension, BMP V5).
             decoded.icc = info.icc.clone();

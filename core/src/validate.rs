@@ -261,6 +261,7 @@ pub fn check(bytes: &[u8], limits: &Limits) -> Result<Checked, Error> {
         };
         Error::corrupt(format.as_str(), detail)
     })?;
+    check_coding(format, &header)?;
     check_dimensions(header.width, header.height, limits)?;
     if header.frames > limits.max_frames {
         return Err(Error::limit_exceeded(
@@ -270,6 +271,33 @@ pub fn check(bytes: &[u8], limits: &Limits) -> Result<Checked, Error> {
         ));
     }
     Ok(Checked { format, header })
+}
+
+/// Refuses, as `unsupported_format`, codings the decoders do not handle (or, for JPEG inside
+/// TIFF, handle without our limits): lossless, hierarchical, arithmetic-coded and non-8-bit
+/// JPEG; JPEG-compressed TIFF.
+fn check_coding(format: Format, header: &ContainerInfo) -> Result<(), Error> {
+    if let Some((sof, precision)) = header.jpeg_sof {
+        if precision != 8 {
+            return Err(Error::unsupported(format!(
+                "{precision}-bit JPEG is not supported (8-bit only)"
+            )));
+        }
+        if !matches!(sof, 0xC0..=0xC2) {
+            let process = match sof {
+                0xC3 | 0xC7 | 0xCB | 0xCF => "lossless",
+                0xC5 | 0xC6 | 0xCD | 0xCE => "hierarchical",
+                _ => "arithmetic-coded",
+            };
+            return Err(Error::unsupported(format!(
+                "{process} JPEG (SOF marker {sof:#04X}) is not supported"
+            )));
+        }
+    }
+    if format == Format::Tiff && matches!(header.tiff_compression, Some(6 | 7)) {
+        return Err(Error::unsupported("JPEG-compressed TIFF is not supported"));
+    }
+    Ok(())
 }
 
 /// Checks a width and height against the limits (zero sizes are corrupt input).
