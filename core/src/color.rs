@@ -1,12 +1,12 @@
 //! Stage 3: convert decoded pixels to 8-bit sRGB RGBA through the embedded ICC profile.
 //!
-//! Colour management is pure Rust (`moxcms`), relative colorimetric intent, as browsers and
-//! LittleCMS-based tools render. CMYK uses the embedded CMYK profile when there is one.
+//! Colour management is pure Rust (`qcms`, the colour management of Firefox), so an image
+//! looks as a browser shows it. CMYK uses the embedded CMYK profile when there is one.
+
+use std::borrow::Cow;
 
 use image::{DynamicImage, RgbaImage};
-use moxcms::{
-    ColorProfile, DataColorSpace, Layout, ProfileText, RenderingIntent, TransformOptions,
-};
+use qcms::{DataType, Intent, Profile, Transform};
 
 use crate::decode::{Decoded, Pixels};
 use crate::error::Error;
@@ -24,27 +24,57 @@ pub struct Srgb {
     pub icc_description: Option<String>,
 }
 
-/// Reads a profile's description tag.
+/// Reads a profile's description tag (`desc`: ICC v2 `textDescriptionType` or v4
+/// `multiLocalizedUnicodeType`, English preferred). `None` for a profile that does not parse.
 pub fn icc_description(icc: &[u8]) -> Option<String> {
-    let profile = ColorProfile::new_from_slice(icc).ok()?;
-    description(&profile)
+    Profile::new_from_slice(icc, false)?;
+    description(icc)
 }
 
-fn description(profile: &ColorProfile) -> Option<String> {
-    let text = match profile.description.as_ref()? {
-        ProfileText::PlainString(s) => s.clone(),
-        ProfileText::Localizable(list) => list
-            .iter()
-            .find(|l| l.language == "en")
-            .or_else(|| list.first())
-            .map(|l| l.value.clone())?,
-        ProfileText::Description(d) => {
-            if d.ascii_string.trim_matches('\0').is_empty() {
-                d.unicode_string.clone()
-            } else {
-                d.ascii_string.clone()
-            }
+fn be32(b: &[u8], at: usize) -> Option<usize> {
+    let v = b.get(at..at.checked_add(4)?)?;
+    Some(u32::from_be_bytes([v[0], v[1], v[2], v[3]]) as usize)
+}
+
+fn description(icc: &[u8]) -> Option<String> {
+    let count = be32(icc, 128)?.min(1024);
+    let (offset, size) = (0..count).find_map(|i| {
+        let entry = 132 + i * 12;
+        (icc.get(entry..entry + 4)? == b"desc")
+            .then(|| Some((be32(icc, entry + 4)?, be32(icc, entry + 8)?)))?
+    })?;
+    let tag = icc.get(offset..offset.checked_add(size)?)?;
+    let text = match tag.get(..4)? {
+        b"desc" => {
+            let len = be32(tag, 8)?;
+            let ascii = tag.get(12..12usize.checked_add(len)?)?;
+            ascii
+                .iter()
+                .take_while(|&&c| c != 0)
+                .map(|&c| char::from(c))
+                .collect::<String>()
         }
+        b"mluc" => {
+            let (records, record_size) = (be32(tag, 8)?.min(256), be32(tag, 12)?);
+            if record_size < 12 {
+                return None;
+            }
+            let record = |i: usize| -> Option<(&[u8], usize, usize)> {
+                let at = 16 + i * record_size;
+                Some((tag.get(at..at + 2)?, be32(tag, at + 4)?, be32(tag, at + 8)?))
+            };
+            let (_, len, at) = (0..records)
+                .filter_map(record)
+                .find(|(lang, ..)| *lang == b"en")
+                .or_else(|| record(0))?;
+            let utf16: Vec<u16> = tag
+                .get(at..at.checked_add(len)?)?
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect();
+            String::from_utf16_lossy(&utf16)
+        }
+        _ => return None,
     };
     let text = text
         .trim_matches(|c: char| c == '\0' || c.is_whitespace())
@@ -56,27 +86,40 @@ fn is_srgb_name(desc: Option<&str>) -> bool {
     desc.is_some_and(|d| d.starts_with("sRGB"))
 }
 
-/// Builds a transform to sRGB: relative colorimetric first (what browsers use), then the
-/// other intents for LUT profiles that only carry some of the tables.
-fn transform(
-    profile: &ColorProfile,
-    src: Layout,
-    dst: Layout,
-) -> Option<std::sync::Arc<moxcms::Transform8BitExecutor>> {
-    let srgb = ColorProfile::new_srgb();
-    [
-        RenderingIntent::RelativeColorimetric,
-        RenderingIntent::Perceptual,
-        profile.rendering_intent,
-    ]
-    .into_iter()
-    .find_map(|rendering_intent| {
-        let options = TransformOptions {
-            rendering_intent,
-            ..TransformOptions::default()
-        };
-        profile.create_transform_8bit(src, &srgb, dst, options).ok()
-    })
+/// Relative colorimetric rendering, as browsers and LittleCMS-based tools render: `qcms`
+/// always reads a LUT profile's `A2B0` (perceptual) table, so when the profile also carries
+/// the colorimetric `A2B1` table, a copy is made in which that table takes `A2B0`'s place.
+fn prefer_colorimetric(icc: &[u8]) -> Cow<'_, [u8]> {
+    let count = be32(icc, 128).unwrap_or(0).min(1024);
+    let entries = (0..count)
+        .map(|i| 132 + i * 12)
+        .filter(|&e| e + 12 <= icc.len());
+    let find = |sig: &[u8]| entries.clone().find(|&e| &icc[e..e + 4] == sig);
+    match find(b"A2B1") {
+        Some(a2b1) => {
+            let mut copy = icc.to_vec();
+            if let Some(a2b0) = find(b"A2B0") {
+                copy[a2b0..a2b0 + 4].copy_from_slice(b"a2b0");
+            }
+            copy[a2b1..a2b1 + 4].copy_from_slice(b"A2B0");
+            Cow::Owned(copy)
+        }
+        None => Cow::Borrowed(icc),
+    }
+}
+
+/// The profile's data colour space signature (`RGB `, `GRAY`, `CMYK`, ...).
+fn data_color_space(icc: &[u8]) -> Option<&[u8]> {
+    icc.get(16..20)
+}
+
+/// A transform to sRGB. `qcms` (Firefox's colour management) uses the matrix/TRC tags of
+/// matrix-shaper profiles and the perceptual (`A2B0`) table of LUT profiles. The output
+/// profile is deliberately not precached: qcms then takes its scalar paths on every
+/// platform, so native and WebAssembly builds produce the same pixels.
+fn transform(profile: &Profile, src: DataType, dst: DataType) -> Option<Transform> {
+    let srgb = Profile::new_sRGB();
+    Transform::new_to(profile, &srgb, src, dst, Intent::Perceptual)
 }
 
 /// Converts decoded pixels to sRGB RGBA8.
@@ -84,11 +127,10 @@ fn transform(
 /// A profile that cannot be parsed, or does not match the pixel data (a gray profile on RGB
 /// data, say), is ignored and the pixels are taken as sRGB, as browsers do.
 pub fn to_srgb(decoded: Decoded) -> Result<Srgb, Error> {
-    let profile = decoded
-        .icc
-        .as_deref()
-        .and_then(|icc| ColorProfile::new_from_slice(icc).ok());
-    let icc_description = profile.as_ref().and_then(description);
+    let icc = decoded.icc.as_deref();
+    let profile = icc.and_then(|icc| Profile::new_from_slice(&prefer_colorimetric(icc), false));
+    let icc_description = profile.as_ref().and(icc).and_then(description);
+    let space = icc.and_then(data_color_space);
     match decoded.pixels {
         Pixels::Cmyk {
             width,
@@ -97,12 +139,11 @@ pub fn to_srgb(decoded: Decoded) -> Result<Srgb, Error> {
         } => {
             let mut rgb = vec![0u8; width as usize * height as usize * 3];
             let mut converted = false;
-            if let Some(p) = profile
-                .as_ref()
-                .filter(|p| p.color_space == DataColorSpace::Cmyk)
-                && let Some(t) = transform(p, Layout::Rgba, Layout::Rgb)
+            if let Some(p) = profile.as_ref().filter(|_| space == Some(b"CMYK"))
+                && let Some(t) = transform(p, DataType::CMYK, DataType::RGB8)
             {
-                converted = t.transform(&data, &mut rgb).is_ok();
+                t.convert(&data, &mut rgb);
+                converted = true;
             }
             if !converted {
                 naive_cmyk_to_rgb(&data, &mut rgb);
@@ -131,33 +172,33 @@ pub fn to_srgb(decoded: Decoded) -> Result<Srgb, Error> {
             let may_have_alpha = img.color().has_alpha();
             let mut converted = false;
             let mut image = match profile.as_ref() {
-                Some(p) if !is_srgb_name(icc_description.as_deref()) => {
-                    match (p.color_space, gray) {
-                        (DataColorSpace::Gray, true) => {
-                            let luma = img.to_luma8();
-                            let mut rgba = img.to_rgba8();
-                            let mut rgb = vec![0u8; luma.as_raw().len() * 3];
-                            if let Some(t) = transform(p, Layout::Gray, Layout::Rgb)
-                                && t.transform(luma.as_raw(), &mut rgb).is_ok()
-                            {
-                                for (dst, src) in rgba.chunks_exact_mut(4).zip(rgb.chunks_exact(3))
-                                {
-                                    dst[..3].copy_from_slice(src);
-                                }
+                Some(p) if !is_srgb_name(icc_description.as_deref()) => match (space, gray) {
+                    (Some(b"GRAY"), true) => {
+                        let (src, ty) = if may_have_alpha {
+                            (img.to_luma_alpha8().into_raw(), DataType::GrayA8)
+                        } else {
+                            (img.to_luma8().into_raw(), DataType::Gray8)
+                        };
+                        match transform(p, ty, DataType::RGBA8) {
+                            Some(t) => {
+                                let mut dst = RgbaImage::new(img.width(), img.height());
+                                t.convert(&src, &mut dst);
                                 converted = true;
+                                dst
                             }
-                            rgba
+                            None => img.to_rgba8(),
                         }
-                        (DataColorSpace::Rgb, false) => {
-                            let src = img.to_rgba8();
-                            let mut dst = RgbaImage::new(src.width(), src.height());
-                            converted = transform(p, Layout::Rgba, Layout::Rgba)
-                                .is_some_and(|t| t.transform(&src, &mut dst).is_ok());
-                            if converted { dst } else { src }
-                        }
-                        _ => img.to_rgba8(),
                     }
-                }
+                    (Some(b"RGB "), false) => {
+                        let mut rgba = img.to_rgba8();
+                        if let Some(t) = transform(p, DataType::RGBA8, DataType::RGBA8) {
+                            t.apply(&mut rgba);
+                            converted = true;
+                        }
+                        rgba
+                    }
+                    _ => img.to_rgba8(),
+                },
                 _ => img.to_rgba8(),
             };
             let has_alpha = may_have_alpha && image.pixels().any(|p| p.0[3] != 255);
