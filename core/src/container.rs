@@ -719,7 +719,7 @@ fn assemble_jpeg_icc(parts: &mut [(u8, u8, &[u8])]) -> Option<Vec<u8>> {
     if total == 0 || parts.len() != usize::from(total) || parts.iter().any(|p| p.1 != total) {
         return None;
     }
-    parts.sort_by_key(|p| p.0);
+    parts.sort_unstable_by_key(|p| p.0);
     let mut out = Vec::with_capacity(parts.iter().map(|p| p.2.len()).sum());
     for (i, part) in parts.iter().enumerate() {
         if usize::from(part.0) != i.checked_add(1)? {

@@ -158,7 +158,8 @@ fn merge_close(clusters: &mut Vec<([f32; 3], f32)>) {
 }
 
 fn sort_swatches(s: &mut [Swatch]) {
-    s.sort_by(|a, b| {
+    // The key is total (weight, then colour), so an unstable sort is deterministic.
+    s.sort_unstable_by(|a, b| {
         b.weight
             .total_cmp(&a.weight)
             .then_with(|| (a.color.r, a.color.g, a.color.b).cmp(&(b.color.r, b.color.g, b.color.b)))

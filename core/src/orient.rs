@@ -1,23 +1,30 @@
 //! Stage: apply the EXIF orientation (1–8) so the pixels are upright.
 
-use image::metadata::Orientation;
-use image::{DynamicImage, RgbaImage};
+use image::RgbaImage;
+use image::imageops::{
+    flip_horizontal_in_place, flip_vertical_in_place, rotate90, rotate180_in_place, rotate270,
+};
 
 /// Rotates/flips `image` as EXIF orientation `orientation` (1–8) prescribes. Other values leave
-/// it as it is.
-pub fn apply(image: RgbaImage, orientation: u8) -> RgbaImage {
-    let Some(o) = Orientation::from_exif(orientation) else {
-        return image;
-    };
-    if o == Orientation::NoTransforms {
-        return image;
+/// it as it is. (On the RGBA buffer directly: one pixel type, not `DynamicImage`'s twelve.)
+pub fn apply(mut image: RgbaImage, orientation: u8) -> RgbaImage {
+    match orientation {
+        2 => flip_horizontal_in_place(&mut image),
+        3 => rotate180_in_place(&mut image),
+        4 => flip_vertical_in_place(&mut image),
+        5 => {
+            image = rotate90(&image);
+            flip_horizontal_in_place(&mut image);
+        }
+        6 => image = rotate90(&image),
+        7 => {
+            image = rotate270(&image);
+            flip_horizontal_in_place(&mut image);
+        }
+        8 => image = rotate270(&image),
+        _ => {}
     }
-    let mut dynamic = DynamicImage::ImageRgba8(image);
-    dynamic.apply_orientation(o);
-    match dynamic {
-        DynamicImage::ImageRgba8(img) => img,
-        other => other.to_rgba8(),
-    }
+    image
 }
 
 /// The size after orientation: orientations 5–8 swap width and height.
