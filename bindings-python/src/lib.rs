@@ -1,0 +1,135 @@
+//! The native half of the `imgest` Python package (`imgest._imgest`).
+//!
+//! Thin on purpose: it converts types, releases the GIL around every core call and reports
+//! errors as `CoreError(code, message, limit)`; `imgest/_errors.py` maps codes to the public
+//! exception classes. The Python API itself lives in `python/imgest/__init__.py`.
+
+use imgest::{Error, ErrorCode, Options, Output, Pipeline};
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+use pyo3::types::PyBytes;
+use rayon::prelude::*;
+
+create_exception!(
+    _imgest,
+    CoreError,
+    PyException,
+    "An error from the imgest core: args are (code, message, limit or None)."
+);
+
+fn core_error(e: &Error) -> PyErr {
+    CoreError::new_err((
+        e.code().as_str(),
+        e.to_string(),
+        e.limit().map(|l| l.as_str()),
+    ))
+}
+
+fn internal(detail: impl ToString) -> PyErr {
+    core_error(&Error::Internal {
+        detail: detail.to_string(),
+    })
+}
+
+fn options(json: Option<&str>) -> PyResult<Options> {
+    match json {
+        Some(json) => Options::from_json(json).map_err(|e| core_error(&e)),
+        None => Ok(Options::default()),
+    }
+}
+
+/// The report as JSON plus each variant's bytes, in variant order.
+type Raw = (String, Vec<Py<PyBytes>>);
+
+fn to_raw(py: Python<'_>, output: &Output) -> PyResult<Raw> {
+    let json = serde_json::to_string(output).map_err(internal)?;
+    let bytes = output
+        .variants
+        .iter()
+        .map(|v| PyBytes::new(py, &v.bytes).unbind())
+        .collect();
+    Ok((json, bytes))
+}
+
+/// A validated set of options, reusable from any thread.
+#[pyclass(module = "imgest._imgest", frozen)]
+struct Runner {
+    options: Options,
+}
+
+#[pymethods]
+impl Runner {
+    /// Validates `options_json` (the core's snake_case wire format; `None` = defaults).
+    #[new]
+    #[pyo3(signature = (options_json=None))]
+    fn new(options_json: Option<&str>) -> PyResult<Runner> {
+        let options = options(options_json)?;
+        Pipeline::new(options.clone()).map_err(|e| core_error(&e))?;
+        Ok(Runner { options })
+    }
+
+    /// Runs the pipeline on `data` without holding the GIL. Returns `(report_json, [bytes])`.
+    fn run(&self, py: Python<'_>, data: PyBackedBytes) -> PyResult<Raw> {
+        let output = py
+            .detach(|| Pipeline::new(self.options.clone())?.run(&data))
+            .map_err(|e| core_error(&e))?;
+        to_raw(py, &output)
+    }
+
+    /// Runs the pipeline on every input on `threads` threads (all cores when `None`), without
+    /// holding the GIL. Returns, in input order, `(report_json, [bytes])` or a `CoreError`.
+    #[pyo3(signature = (inputs, threads=None))]
+    fn run_many(
+        &self,
+        py: Python<'_>,
+        inputs: Vec<PyBackedBytes>,
+        threads: Option<usize>,
+    ) -> PyResult<Vec<Py<PyAny>>> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.unwrap_or(0))
+            .build()
+            .map_err(internal)?;
+        let results: Vec<Result<Output, Error>> = py.detach(|| {
+            pool.install(|| {
+                inputs
+                    .par_iter()
+                    .map(|data| Pipeline::new(self.options.clone())?.run(data))
+                    .collect()
+            })
+        });
+        results
+            .into_iter()
+            .map(|r| match r {
+                Ok(output) => Ok(to_raw(py, &output)?.into_pyobject(py)?.into_any().unbind()),
+                Err(e) => Ok(core_error(&e).into_value(py).into_any()),
+            })
+            .collect()
+    }
+}
+
+/// The default options as JSON (the option names and their defaults).
+#[pyfunction]
+fn default_options() -> PyResult<String> {
+    serde_json::to_string(&Options::default()).map_err(internal)
+}
+
+/// The core's error table: `[(code, number), ...]`.
+#[pyfunction]
+fn error_codes() -> Vec<(&'static str, u32)> {
+    ErrorCode::ALL
+        .iter()
+        .map(|c| (c.as_str(), c.as_u32()))
+        .collect()
+}
+
+#[pymodule]
+fn _imgest(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", imgest::VERSION)?;
+    m.add("CoreError", m.py().get_type::<CoreError>())?;
+    m.add_class::<Runner>()?;
+    m.add_function(wrap_pyfunction!(default_options, m)?)?;
+    m.add_function(wrap_pyfunction!(error_codes, m)?)?;
+    Ok(())
+}
