@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs imgest (npm and Python packages) side by side with the peers of the shared benchmark harness (sharp, pyvips, Pillow,
+# wasm-vips, jSquash, ...): installs the packed npm package next to the harness's npm peers,
+# registers imgest's runners and hands the rest of the arguments to the harness.
+#
+#   benches/peers/run.sh [--harness DIR] [harness args]
+#   benches/peers/run.sh --peers imgest-npm,jsquash,wasm-vips,sharp --rounds 3
+#   benches/peers/run.sh --peers imgest-py,pyvips,pillow,sharp --rounds 3
+#
+# DIR defaults to $IMGEST_PEERS or ../shared/bench/peers beside the repository. The harness writes
+# its results and RESULTS.md under $BENCH_HOME (see its README); copy the table into
+# benches/RESULTS.md with the date, machine and load.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+harness="${IMGEST_PEERS:-$root/../shared/bench/peers}"
+if [ "${1:-}" = "--harness" ]; then harness="$2"; shift 2; fi
+[ -x "$harness/run.sh" ] || { echo "error: no peer harness at $harness (set IMGEST_PEERS or pass --harness)" >&2; exit 2; }
+export BENCH_HOME="${BENCH_HOME:-${TMPDIR:-/tmp}/imgest-peer-bench}"
+
+"$harness/run.sh" install
+node_dir="$BENCH_HOME/node"
+
+# The npm package, exactly as users install it: build, pack, install the tarball.
+if [ "${IMGEST_SKIP_BUILD:-0}" != 1 ]; then "$root/scripts/build-wasm.sh"; fi
+pack_dir="$(mktemp -d)"
+trap 'rm -rf "$pack_dir"' EXIT
+(cd "$root/bindings-wasm/pkg" && npm pack --silent --pack-destination "$pack_dir" >/dev/null)
+(cd "$node_dir" && npm install --no-save --no-audit --no-fund --loglevel=error "$pack_dir"/imgest-*.tgz)
+mkdir -p "$node_dir/runners"
+cp "$root/benches/peers/imgest_npm.mjs" "$node_dir/runners/"
+
+# The Python package, as users install it, into the harness's venv.
+if [ "${IMGEST_SKIP_BUILD:-0}" != 1 ] || ! "$BENCH_HOME/venv/bin/python" -c 'import imgest' 2>/dev/null; then
+  "$BENCH_HOME/venv/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$root/bindings-python"
+fi
+export IMGEST_HARNESS="$harness"
+
+cat > "$BENCH_HOME/imgest-peers.json" <<JSON
+{"peers": [
+  {"name": "imgest-npm", "kind": "npm, WASM (Rust + libwebp), 1 thread", "cmd": ["node", "{node}/runners/imgest_npm.mjs"],
+   "wasm": ["{node}/node_modules/imgest/imgest_wasm_bg.wasm"]},
+  {"name": "imgest-py", "kind": "PyPI, Rust (pyo3), variants in parallel", "cmd": ["{venv}/bin/python", "$root/benches/peers/imgest_py.py"],
+   "wasm": []}
+]}
+JSON
+exec "$harness/run.sh" bench --extra-peers "$BENCH_HOME/imgest-peers.json" "$@"
