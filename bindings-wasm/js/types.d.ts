@@ -116,6 +116,13 @@ export interface Options {
    */
   placeholder?: boolean;
   /**
+   * Decode a JPEG at 1/2, 1/4 or 1/8 scale (DCT-domain scaling) when every variant is at
+   * least twice that much smaller than the image, as libjpeg-based tools do: much faster for
+   * thumbnails, at no visible cost (the scaled image is still ≥ 2× each variant before the
+   * Lanczos resize). Default: `true`.
+   */
+  shrink_on_load?: boolean;
+  /**
    * The variants to produce, in order (1–16 of them).
    * Default: `thumbnail` 150, `medium` 800, `large` 1600, `original`.
    */

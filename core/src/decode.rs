@@ -58,8 +58,28 @@ pub struct Decoded {
 /// A panic inside a third-party decoder on malformed data is caught (where panics unwind) and
 /// reported as `corrupt_input`, never propagated.
 pub fn decode(bytes: &[u8], checked: &Checked, limits: &Limits) -> Result<Decoded, Error> {
+    decode_scaled(bytes, checked, limits, 1)
+}
+
+/// Like [`decode`], but a JPEG may be decoded at `1/shrink` of its size (`shrink` = 2, 4 or 8)
+/// through DCT-domain scaling, which skips most of the work of decoding pixels that a smaller
+/// output would throw away (libjpeg's and libvips' "shrink-on-load"). The result is then
+/// `ceil(width / shrink)` × `ceil(height / shrink)`. Other formats, and CMYK/YCCK JPEGs, decode
+/// at full size whatever `shrink` says.
+pub fn decode_scaled(
+    bytes: &[u8],
+    checked: &Checked,
+    limits: &Limits,
+    shrink: u32,
+) -> Result<Decoded, Error> {
     let format = checked.format;
     let run = || match format {
+        Format::Jpeg if matches!(shrink, 2 | 4 | 8) => {
+            match decode_jpeg_scaled(bytes, &checked.header, limits, shrink)? {
+                Some(decoded) => Ok(decoded),
+                None => decode_jpeg(bytes, checked.header.jpeg_adobe, limits),
+            }
+        }
         Format::Jpeg => decode_jpeg(bytes, checked.header.jpeg_adobe, limits),
         other => decode_with_image(bytes, other, limits),
     };
@@ -150,6 +170,57 @@ fn decode_jpeg(bytes: &[u8], adobe: bool, limits: &Limits) -> Result<Decoded, Er
         }
     };
     Ok(Decoded { pixels, icc })
+}
+
+/// Decodes a gray or YCbCr JPEG at `1/shrink` scale with `jpeg-decoder`'s reduced-size IDCT.
+/// `None` for CMYK/YCCK data (those keep the full-size path and its colour handling).
+fn decode_jpeg_scaled(
+    bytes: &[u8],
+    header: &crate::container::ContainerInfo,
+    limits: &Limits,
+    shrink: u32,
+) -> Result<Option<Decoded>, Error> {
+    use jpeg_decoder::{Decoder, PixelFormat};
+
+    let scaled_error = |e: jpeg_decoder::Error| match e {
+        jpeg_decoder::Error::Unsupported(u) => Error::unsupported(format!("JPEG: {u:?}")),
+        other => Error::corrupt("jpeg", other.to_string()),
+    };
+    let (width, height) = (header.width, header.height);
+    check_dimensions(width, height, limits)?;
+    let mut decoder = Decoder::new(Cursor::new(bytes));
+    decoder.set_max_decoding_buffer_size(
+        usize::try_from(limits.max_alloc_bytes).unwrap_or(usize::MAX),
+    );
+    decoder.read_info().map_err(scaled_error)?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| Error::corrupt("jpeg", "no frame header"))?;
+    if (u32::from(info.width), u32::from(info.height)) != (width, height) {
+        return Err(Error::corrupt("jpeg", "frame size differs from the header"));
+    }
+    if !matches!(info.pixel_format, PixelFormat::L8 | PixelFormat::RGB24) {
+        return Ok(None);
+    }
+    let (want_w, want_h) = (width.div_ceil(shrink), height.div_ceil(shrink));
+    let (sw, sh) = decoder
+        .scale(
+            u16::try_from(want_w).unwrap_or(u16::MAX),
+            u16::try_from(want_h).unwrap_or(u16::MAX),
+        )
+        .map_err(scaled_error)?;
+    let (sw, sh) = (u32::from(sw), u32::from(sh));
+    let icc = decoder.icc_profile();
+    let data = decoder.decode().map_err(scaled_error)?;
+    let pixels = match info.pixel_format {
+        PixelFormat::L8 => image::GrayImage::from_raw(sw, sh, data).map(DynamicImage::ImageLuma8),
+        _ => image::RgbImage::from_raw(sw, sh, data).map(DynamicImage::ImageRgb8),
+    }
+    .ok_or_else(|| Error::corrupt("jpeg", "decoder returned a short buffer"))?;
+    Ok(Some(Decoded {
+        pixels: Pixels::Image(pixels),
+        icc,
+    }))
 }
 
 /// Converts Adobe YCCK samples in place to CMYK with `0` = no ink.

@@ -259,6 +259,11 @@ pub struct Options {
     pub palette_size: u8,
     /// Compute a ThumbHash placeholder. Default: `true`.
     pub placeholder: bool,
+    /// Decode a JPEG at 1/2, 1/4 or 1/8 scale (DCT-domain scaling) when every variant is at
+    /// least twice that much smaller than the image, as libjpeg-based tools do: much faster for
+    /// thumbnails, at no visible cost (the scaled image is still ≥ 2× each variant before the
+    /// Lanczos resize). Default: `true`.
+    pub shrink_on_load: bool,
 }
 
 impl Default for Options {
@@ -275,6 +280,7 @@ impl Default for Options {
             dominant_color: true,
             palette_size: 5,
             placeholder: true,
+            shrink_on_load: true,
         }
     }
 }
@@ -312,6 +318,12 @@ impl Options {
     /// Turns the dominant colour and palette on or off.
     pub fn with_dominant_color(mut self, on: bool) -> Options {
         self.dominant_color = on;
+        self
+    }
+
+    /// Turns JPEG shrink-on-load on or off.
+    pub fn with_shrink_on_load(mut self, on: bool) -> Options {
+        self.shrink_on_load = on;
         self
     }
 

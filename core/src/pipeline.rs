@@ -15,6 +15,7 @@ use crate::output::{Color, MetadataFound, Output, PaletteColor, SourceReport, Va
 use crate::placeholder;
 use crate::resize::{self, Resizer};
 use crate::validate;
+use crate::validate::Format;
 
 /// A reusable pipeline: options are validated once, and resampling scratch buffers are kept
 /// between runs.
@@ -39,7 +40,9 @@ pub fn process(input: &[u8], options: &Options) -> Result<Output, Error> {
 /// The pixels after decoding, colour conversion and orientation, plus the report so far.
 #[derive(Debug, Clone)]
 pub struct Prepared {
-    /// Upright sRGB RGBA8 pixels.
+    /// Upright sRGB RGBA8 pixels. Smaller than `source.width` × `source.height` when a JPEG
+    /// was decoded at reduced scale ([`Options::shrink_on_load`]); variants are sized from
+    /// `source`, not from these pixels.
     pub image: RgbaImage,
     /// The report on the source.
     pub source: SourceReport,
@@ -66,20 +69,31 @@ impl Pipeline {
         let checked = validate::check(input, limits)?;
         let format = checked.format;
         let info = container::scan(input, format.kind(), limits.max_frames);
-        let mut decoded = decode::decode(input, &checked, limits)?;
-        if decoded.icc.is_none() && !info.icc_compressed {
-            // Profiles only the container walker finds (GIF ICC extension, BMP V5).
-            decoded.icc = info.icc.clone();
-        }
-        let (stored_width, stored_height) = decoded.pixels.dimensions();
-        let has_icc = decoded.icc.is_some() || info.has_icc;
-        let srgb = color::to_srgb(decoded)?;
         let orientation = info
             .orientation
             .filter(|o| (1..=8).contains(o))
             .unwrap_or(1);
+        let shrink = if format == Format::Jpeg && self.options.shrink_on_load {
+            let (w, h) =
+                orient::oriented_size(checked.header.width, checked.header.height, orientation);
+            shrink_factor(w, h, &self.options.variants)
+        } else {
+            1
+        };
+        let mut decoded = decode::decode_scaled(input, &checked, limits, shrink)?;
+        if decoded.icc.is_none() && !info.icc_compressed {
+            // Profiles only the container walker finds (GIF ICC extension, BMP V5).
+            decoded.icc = info.icc.clone();
+        }
+        let (stored_width, stored_height) = if shrink > 1 {
+            (checked.header.width, checked.header.height)
+        } else {
+            decoded.pixels.dimensions()
+        };
+        let has_icc = decoded.icc.is_some() || info.has_icc;
+        let srgb = color::to_srgb(decoded)?;
         let image = orient::apply(srgb.image, orientation);
-        let (width, height) = image.dimensions();
+        let (width, height) = orient::oriented_size(stored_width, stored_height, orientation);
         let source = SourceReport {
             format,
             bytes: input.len() as u64,
@@ -122,7 +136,7 @@ impl Pipeline {
         let mut resized: Vec<((u32, u32), RgbaImage)> = Vec::new();
         let mut jobs: Vec<(&Variant, usize)> = Vec::with_capacity(self.options.variants.len());
         for v in &self.options.variants {
-            let (w, h) = target_size(image.width(), image.height(), v);
+            let (w, h) = target_size(source.width, source.height, v);
             let idx = match resized.iter().position(|(size, _)| *size == (w, h)) {
                 Some(i) => i,
                 None => {
@@ -195,6 +209,24 @@ impl Pipeline {
             source,
         })
     }
+}
+
+/// The JPEG shrink-on-load factor (1, 2, 4 or 8) for an upright `width` × `height` image: the
+/// largest that still leaves the decoded image at least twice each variant's size (libvips'
+/// rule), so the Lanczos resize that follows keeps its quality. 1 when a variant needs the full
+/// size.
+pub fn shrink_factor(width: u32, height: u32, variants: &[Variant]) -> u32 {
+    let mut factor = f64::INFINITY;
+    for v in variants {
+        let (w, h) = target_size(width, height, v);
+        factor = factor
+            .min(f64::from(width) / f64::from(w.max(1)))
+            .min(f64::from(height) / f64::from(h.max(1)));
+    }
+    [8, 4, 2]
+        .into_iter()
+        .find(|&s| f64::from(s) * 2.0 <= factor)
+        .unwrap_or(1)
 }
 
 /// The size a variant gets from an upright `width` × `height` image (WebP caps each side at

@@ -359,3 +359,56 @@ fn truncated_signatures_are_corrupt() {
         assert_eq!(err.code(), ErrorCode::CorruptInput, "{bytes:?}: {err}");
     }
 }
+
+#[test]
+fn shrink_factor_leaves_twice_each_variant() {
+    use imgest::shrink_factor;
+    let fit = |s| vec![Variant::fit("v", s)];
+    assert_eq!(shrink_factor(3264, 2448, &fit(800)), 2); // 4.08× → decode at 1/2
+    assert_eq!(shrink_factor(3264, 2448, &fit(400)), 4); // 8.16×
+    assert_eq!(shrink_factor(4000, 3000, &fit(150)), 8); // 26.7×
+    assert_eq!(shrink_factor(2048, 1536, &fit(800)), 1); // 2.56×: not twice 2
+    assert_eq!(shrink_factor(1200, 800, &fit(150)), 4); // exactly 8×
+    // A full-size variant, or any variant that needs detail, keeps the full decode.
+    assert_eq!(shrink_factor(4000, 3000, &Options::default().variants), 1);
+    let mixed = vec![Variant::fit("a", 150), Variant::fit("b", 1600)];
+    assert_eq!(shrink_factor(6400, 4800, &mixed), 2); // 4× for the 1600 box
+}
+
+#[test]
+fn jpeg_shrink_on_load_keeps_the_report_and_the_look() {
+    // An orientation-6 photo whose only variant is 8× smaller: decoded at 1/4 scale.
+    let img = gradient(1600, 1200);
+    let bytes = fixtures::jpeg(&img, Some(fixtures::exif_block(6, false)), None);
+    let options = |shrink| {
+        Options::default()
+            .with_variants(vec![Variant::fit("small", 150)])
+            .with_shrink_on_load(shrink)
+    };
+    let mut pipeline = Pipeline::new(options(true)).unwrap();
+    let prepared = pipeline.prepare(&bytes).unwrap();
+    assert_eq!(
+        prepared.image.dimensions(),
+        (300, 400),
+        "1/4 scale, upright"
+    );
+    let s = &prepared.source;
+    assert_eq!(
+        (s.stored_width, s.stored_height, s.width, s.height),
+        (1600, 1200, 1200, 1600)
+    );
+    let shrunk = pipeline.finish(prepared).unwrap();
+    let full = process(&bytes, &options(false)).unwrap();
+    assert_eq!(shrunk.source, full.source);
+    let (a, b) = (&shrunk.variants[0], &full.variants[0]);
+    assert_eq!((a.width, a.height), (113, 150));
+    assert_eq!((a.width, a.height), (b.width, b.height));
+    let da = image::load_from_memory(&a.bytes).unwrap().to_rgba8();
+    let db = image::load_from_memory(&b.bytes).unwrap().to_rgba8();
+    let diff = mean_abs_diff(&da, &db);
+    assert!(diff < 2.0, "mean difference {diff}");
+    // Off by default for nothing else: PNG input never shrinks.
+    let png = fixtures::png_rgb(&img, None, None);
+    let p = Pipeline::new(options(true)).unwrap().prepare(&png).unwrap();
+    assert_eq!(p.image.dimensions(), (1600, 1200));
+}

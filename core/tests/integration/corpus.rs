@@ -350,3 +350,81 @@ fn corpus() {
     eprintln!("corpus: {passed} passed, {} failed", failed.len());
     assert!(failed.is_empty(), "{} corpus files failed", failed.len());
 }
+
+/// The corpus again with one 150-px variant, so every JPEG of 600 px or more goes through
+/// shrink-on-load: the same outcomes and sizes as the full decode, and a thumbnail within a
+/// small mean difference of the one made from the full-size decode.
+#[test]
+fn corpus_shrink_on_load() {
+    let Some(dir) = corpus_dir() else { return };
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("EXPECTED.json")).unwrap()).unwrap();
+    let thumb = |shrink: bool| {
+        Options::default()
+            .with_variants(vec![imgest::Variant::fit("thumbnail", 150)])
+            .with_placeholder(false)
+            .with_dominant_color(false)
+            .with_shrink_on_load(shrink)
+    };
+    let results: Vec<(String, Vec<String>, bool)> = expected["files"]
+        .as_array()
+        .unwrap()
+        .par_iter()
+        .map(|entry| {
+            let path = entry["path"].as_str().unwrap().to_string();
+            let bytes = std::fs::read(dir.join(&path)).unwrap();
+            let full = imgest::process(&bytes, &thumb(false));
+            let shrunk = imgest::process(&bytes, &thumb(true));
+            let mut problems = Vec::new();
+            let mut scaled = false;
+            match (&full, &shrunk) {
+                (Err(a), Err(b)) if a.code() == b.code() => {}
+                (Ok(a), Ok(b)) => {
+                    if a.source != b.source {
+                        problems.push(format!("report {:?} vs {:?}", b.source, a.source));
+                    }
+                    let (va, vb) = (&a.variants[0], &b.variants[0]);
+                    if (va.width, va.height) != (vb.width, vb.height) {
+                        problems.push(format!(
+                            "{}x{} vs {}x{}",
+                            vb.width, vb.height, va.width, va.height
+                        ));
+                    } else if va.bytes != vb.bytes {
+                        scaled = true;
+                        let da = image::load_from_memory(&va.bytes).unwrap().to_rgba8();
+                        let db = image::load_from_memory(&vb.bytes).unwrap().to_rgba8();
+                        let diff = mean_abs_diff(&da, &db);
+                        // Not a bit-exact comparison: DCT-domain scaling averages 2×2..8×8
+                        // blocks before the Lanczos resize, which shifts fine detail a little
+                        // (hato.jpg, the most detailed file, measures 3.5). The quality against
+                        // a reference is measured by the peer benchmark's SSIM instead.
+                        if diff > 4.0 {
+                            problems.push(format!("thumbnail differs by {diff:.2} on average"));
+                        }
+                    }
+                }
+                (a, b) => problems.push(format!(
+                    "full decode {:?}, shrink-on-load {:?}",
+                    a.as_ref().err().map(|e| e.code()),
+                    b.as_ref().err().map(|e| e.code())
+                )),
+            }
+            (path, problems, scaled)
+        })
+        .collect();
+    let failed: Vec<_> = results.iter().filter(|(_, p, _)| !p.is_empty()).collect();
+    for (path, problems, _) in &failed {
+        eprintln!("FAIL {path}: {}", problems.join("; "));
+    }
+    let scaled = results.iter().filter(|r| r.2).count();
+    println!(
+        "corpus (shrink-on-load): {} passed, {} failed, {scaled} thumbnails made from a scaled decode",
+        results.len() - failed.len(),
+        failed.len()
+    );
+    assert!(failed.is_empty(), "{} corpus files failed", failed.len());
+    assert!(
+        scaled >= 10,
+        "only {scaled} files went through shrink-on-load"
+    );
+}
