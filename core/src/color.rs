@@ -190,16 +190,16 @@ pub fn to_srgb(decoded: Decoded) -> Result<Srgb, Error> {
                         }
                     }
                     (Some(b"RGB "), false) => {
-                        let mut rgba = img.to_rgba8();
+                        let mut rgba = into_rgba8(img);
                         if let Some(t) = transform(p, DataType::RGBA8, DataType::RGBA8) {
                             t.apply(&mut rgba);
                             converted = true;
                         }
                         rgba
                     }
-                    _ => img.to_rgba8(),
+                    _ => into_rgba8(img),
                 },
-                _ => img.to_rgba8(),
+                _ => into_rgba8(img),
             };
             let has_alpha = may_have_alpha && image.pixels().any(|p| p.0[3] != 255);
             if !may_have_alpha {
@@ -213,6 +213,32 @@ pub fn to_srgb(decoded: Decoded) -> Result<Srgb, Error> {
                 icc_description,
             })
         }
+    }
+}
+
+/// 8-bit RGBA, without a copy when the image already is, and with plain loops for the 8-bit
+/// gray and RGB that JPEGs decode to (`DynamicImage::to_rgba8` goes through a generic
+/// colour-space conversion path that is several times slower on those).
+fn into_rgba8(img: DynamicImage) -> RgbaImage {
+    let (w, h) = (img.width(), img.height());
+    let expand = |src: &[u8], channels: usize| {
+        let mut out = vec![255u8; src.len() / channels * 4];
+        for (d, p) in out.chunks_exact_mut(4).zip(src.chunks_exact(channels)) {
+            d[0] = p[0];
+            d[1] = p[channels / 2];
+            d[2] = p[channels - 1];
+        }
+        out
+    };
+    let expanded = match &img {
+        DynamicImage::ImageRgb8(rgb) => Some(expand(rgb.as_raw(), 3)),
+        DynamicImage::ImageLuma8(gray) => Some(expand(gray.as_raw(), 1)),
+        _ => None,
+    };
+    match (expanded.and_then(|buf| RgbaImage::from_raw(w, h, buf)), img) {
+        (Some(rgba), _) => rgba,
+        (None, DynamicImage::ImageRgba8(rgba)) => rgba,
+        (None, other) => other.to_rgba8(),
     }
 }
 
