@@ -184,25 +184,36 @@ def test_the_gil_is_released(sample: bytes):
 
 
 def test_threads_run_in_parallel(sample: bytes):
-    pipeline = imgest.Pipeline(placeholder=False)
+    # One variant, so that a single call is (nearly) single-threaded inside: the gain then
+    # comes from Python threads running at once, which they can only do without the GIL.
+    pipeline = imgest.Pipeline(
+        variants=[{"name": "m", "max_width": 800, "max_height": 800}],
+        placeholder=False,
+        dominant_color=False,
+    )
     pipeline.process(sample)
-    n = 4
+    n = 8
     t = time.perf_counter()
     for _ in range(n):
         pipeline.process(sample)
     serial = time.perf_counter() - t
-    threads = [threading.Thread(target=pipeline.process, args=(sample,)) for _ in range(n)]
+    def two():
+        for _ in range(2):
+            pipeline.process(sample)
+
+    threads = [threading.Thread(target=two) for _ in range(n // 2)]
     t = time.perf_counter()
     for th in threads:
         th.start()
     for th in threads:
         th.join()
     parallel = time.perf_counter() - t
-    print(f"{n} images: {serial * 1000:.0f} ms one after another, {parallel * 1000:.0f} ms on {n} threads "
-          f"({serial / parallel:.2f}x, {os.cpu_count()} cores)")
-    # Variants are already encoded in parallel inside one call, so the gain is bounded; the
-    # check is that threads do not serialise (a held GIL would make this ~1.0 or worse).
-    assert parallel < serial * 0.95
+    cores = os.cpu_count() or 1
+    print(f"{n} images: {serial * 1000:.0f} ms one after another, {parallel * 1000:.0f} ms on "
+          f"{n // 2} threads ({serial / parallel:.2f}x, {cores} cores)")
+    if cores >= 2:
+        # Loose: ~1.8x is typical on 2 cores; a held GIL gives <= 1.0x.
+        assert serial / parallel > 1.25
 
 
 def _rss_bytes() -> int:
