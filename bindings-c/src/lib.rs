@@ -455,6 +455,21 @@ unsafe fn output<'a>(out: *const imgest_output) -> Option<&'a imgest_output> {
     unsafe { out.as_ref() }
 }
 
+/// Entry `i` of one of the output's string lists, or NULL.
+///
+/// # Safety
+/// `out` must be NULL or a live handle.
+unsafe fn string_at(
+    out: *const imgest_output,
+    i: usize,
+    list: fn(&imgest_output) -> &[CString],
+) -> *const c_char {
+    // SAFETY: forwarded contract.
+    unsafe { output(out) }
+        .and_then(|o| list(o).get(i))
+        .map_or(ptr::null(), |s| s.as_ptr())
+}
+
 /// The number of variants (0 for NULL).
 ///
 /// # Safety
@@ -475,9 +490,7 @@ pub unsafe extern "C" fn imgest_output_variant_name(
     i: usize,
 ) -> *const c_char {
     // SAFETY: forwarded contract.
-    unsafe { output(out) }
-        .and_then(|o| o.names.get(i))
-        .map_or(ptr::null(), |s| s.as_ptr())
+    unsafe { string_at(out, i, |o| &o.names) }
 }
 
 /// Variant `i`'s format (`"webp"`, `"jpeg"` or `"png"`), or NULL. Owned by `out`.
@@ -490,9 +503,7 @@ pub unsafe extern "C" fn imgest_output_variant_format(
     i: usize,
 ) -> *const c_char {
     // SAFETY: forwarded contract.
-    unsafe { output(out) }
-        .and_then(|o| o.formats.get(i))
-        .map_or(ptr::null(), |s| s.as_ptr())
+    unsafe { string_at(out, i, |o| &o.formats) }
 }
 
 /// Variant `i`'s width in pixels (0 if out of range).
@@ -549,9 +560,7 @@ pub unsafe extern "C" fn imgest_output_variant_sha256(
     i: usize,
 ) -> *const c_char {
     // SAFETY: forwarded contract.
-    unsafe { output(out) }
-        .and_then(|o| o.sha256.get(i))
-        .map_or(ptr::null(), |s| s.as_ptr())
+    unsafe { string_at(out, i, |o| &o.sha256) }
 }
 
 /// The dominant colour as `"#rrggbb"`, or NULL (disabled, no visible pixel, or NULL `out`).
