@@ -1,0 +1,196 @@
+//! Configuration from the environment, with the original service's variable names.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where variants and originals are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageBackend {
+    /// A directory on local disk (`STORAGE_PATH`).
+    Local(PathBuf),
+    /// An S3 bucket (`S3_BUCKET`, optional `S3_ENDPOINT`, AWS credentials from the usual variables).
+    S3 {
+        /// The bucket name.
+        bucket: String,
+        /// A custom endpoint (a local S3 server, MinIO, R2, ...), path-style.
+        endpoint: Option<String>,
+    },
+}
+
+/// Everything the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The HS256 secret tokens are signed with (`JWT_SECRET_KEY`).
+    pub jwt_secret: String,
+    /// `STORAGE_BACKEND` + `STORAGE_PATH` / `S3_*`.
+    pub storage: StorageBackend,
+    /// The SQLite database file (`DATABASE_PATH`).
+    pub database_path: PathBuf,
+    /// `REDIS_URL`: read, reported, and not used by this single-process build.
+    pub redis_url: Option<String>,
+    /// Uploads per user per hour (`RATE_LIMIT_MAX_UPLOADS`, 50).
+    pub rate_limit_max_uploads: u32,
+    /// The upload cap in bytes (`MAX_UPLOAD_SIZE_MB`, 10).
+    pub max_upload_bytes: u64,
+    /// WebP quality of every variant (`WEBP_QUALITY`, 85).
+    pub webp_quality: u8,
+    /// Where to listen (`IMGEST_HOST`, `IMGEST_PORT`; 127.0.0.1:8000).
+    pub addr: SocketAddr,
+    /// Jobs processed at once (`IMGEST_WORKERS`; the number of cores).
+    pub workers: usize,
+    /// Attempts per job: the first one plus 3 retries (`IMGEST_JOB_MAX_ATTEMPTS`, 4).
+    pub max_attempts: u32,
+    /// First retry delay, doubled for each later one (`IMGEST_RETRY_BASE_MS`, 1000).
+    pub retry_base: Duration,
+    /// How long a claimed job stays leased to its worker (`IMGEST_JOB_LEASE_SECS`, 300).
+    pub job_lease: Duration,
+}
+
+/// A configuration problem, reported before the server starts.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub name: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl Config {
+    /// Reads the configuration through `get` (the process environment in `main`).
+    ///
+    /// `dev_secret` replaces a missing `JWT_SECRET_KEY` (the `--dev` mode); without it a
+    /// missing secret is an error.
+    pub fn from_env(
+        get: impl Fn(&str) -> Option<String>,
+        dev_secret: Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let var = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let jwt_secret = match (var("JWT_SECRET_KEY"), dev_secret) {
+            (Some(s), _) => s,
+            (None, Some(s)) => s,
+            (None, None) => {
+                return Err(ConfigError {
+                    name: "JWT_SECRET_KEY",
+                    problem: "not set: set it to a long random string, or start with --dev".into(),
+                });
+            }
+        };
+        if jwt_secret.len() < 16 {
+            return Err(ConfigError {
+                name: "JWT_SECRET_KEY",
+                problem: "shorter than 16 characters".into(),
+            });
+        }
+        let storage = match var("STORAGE_BACKEND").as_deref().unwrap_or("local") {
+            "local" => StorageBackend::Local(
+                var("STORAGE_PATH")
+                    .map_or_else(|| PathBuf::from("imgest-data/storage"), PathBuf::from),
+            ),
+            "s3" => StorageBackend::S3 {
+                bucket: var("S3_BUCKET").ok_or(ConfigError {
+                    name: "S3_BUCKET",
+                    problem: "required when STORAGE_BACKEND=s3".into(),
+                })?,
+                endpoint: var("S3_ENDPOINT"),
+            },
+            other => {
+                return Err(ConfigError {
+                    name: "STORAGE_BACKEND",
+                    problem: format!("{other:?} is not one of local, s3"),
+                });
+            }
+        };
+        let number =
+            |name: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
+                match var(name) {
+                    None => Ok(default),
+                    Some(v) => match v.trim().parse::<u64>() {
+                        Ok(n) if (min..=max).contains(&n) => Ok(n),
+                        _ => Err(ConfigError {
+                            name,
+                            problem: format!("{v:?} is not a whole number in {min}..={max}"),
+                        }),
+                    },
+                }
+            };
+        let host: IpAddr = match var("IMGEST_HOST") {
+            None => IpAddr::from([127, 0, 0, 1]),
+            Some(h) => h.parse().map_err(|_| ConfigError {
+                name: "IMGEST_HOST",
+                problem: format!("{h:?} is not an IP address"),
+            })?,
+        };
+        let port = number("IMGEST_PORT", 8000, 0, 65535)? as u16;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Config {
+            jwt_secret,
+            storage,
+            database_path: var("DATABASE_PATH")
+                .map_or_else(|| PathBuf::from("imgest-data/imgest.db"), PathBuf::from),
+            redis_url: var("REDIS_URL"),
+            rate_limit_max_uploads: number("RATE_LIMIT_MAX_UPLOADS", 50, 1, 1_000_000)? as u32,
+            max_upload_bytes: number("MAX_UPLOAD_SIZE_MB", 10, 1, 1024)? * 1024 * 1024,
+            webp_quality: number("WEBP_QUALITY", 85, 1, 100)? as u8,
+            addr: SocketAddr::new(host, port),
+            workers: number("IMGEST_WORKERS", cores as u64, 1, 256)? as usize,
+            max_attempts: number("IMGEST_JOB_MAX_ATTEMPTS", 4, 1, 100)? as u32,
+            retry_base: Duration::from_millis(number("IMGEST_RETRY_BASE_MS", 1000, 0, 3_600_000)?),
+            job_lease: Duration::from_secs(number("IMGEST_JOB_LEASE_SECS", 300, 1, 86_400)?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_are_the_original_services() {
+        let c = Config::from_env(env(&[("JWT_SECRET_KEY", "0123456789abcdef0123")]), None).unwrap();
+        assert_eq!(c.rate_limit_max_uploads, 50);
+        assert_eq!(c.max_upload_bytes, 10 * 1024 * 1024);
+        assert_eq!(c.webp_quality, 85);
+        assert_eq!(c.max_attempts, 4);
+        assert_eq!(c.addr.to_string(), "127.0.0.1:8000");
+        assert_eq!(
+            c.storage,
+            StorageBackend::Local("imgest-data/storage".into())
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let e = Config::from_env(env(&[]), None).unwrap_err();
+        assert_eq!(e.name, "JWT_SECRET_KEY");
+        let base = [("JWT_SECRET_KEY", "0123456789abcdef0123")];
+        for (name, value) in [
+            ("WEBP_QUALITY", "101"),
+            ("MAX_UPLOAD_SIZE_MB", "ten"),
+            ("RATE_LIMIT_MAX_UPLOADS", "0"),
+            ("STORAGE_BACKEND", "ftp"),
+            ("IMGEST_HOST", "localhost:80"),
+        ] {
+            let mut pairs = base.to_vec();
+            pairs.push((name, value));
+            let e = Config::from_env(env(&pairs), None).unwrap_err();
+            assert_eq!(e.name, name, "{e}");
+        }
+        let mut pairs = base.to_vec();
+        pairs.push(("STORAGE_BACKEND", "s3"));
+        assert_eq!(
+            Config::from_env(env(&pairs), None).unwrap_err().name,
+            "S3_BUCKET"
+        );
+    }
+}

@@ -1,0 +1,148 @@
+//! The worker pool in-process with a storage that fails on purpose: transient failures are
+//! retried with backoff up to the attempt limit, and nothing is left half-stored.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use imgest::storage::{MemoryStorage, Storage};
+use imgest_server::{AppState, Config, db, jobs};
+
+/// Fails the first `fail` puts of variants.
+struct Flaky {
+    inner: MemoryStorage,
+    fail: usize,
+    puts: AtomicUsize,
+}
+
+impl Storage for Flaky {
+    fn put(&self, key: &str, bytes: &[u8], content_type: &str) -> Result<(), imgest::Error> {
+        if key.starts_with("variants/") && self.puts.fetch_add(1, Ordering::SeqCst) < self.fail {
+            return Err(imgest::Error::Storage {
+                detail: "injected failure".into(),
+                source: None,
+            });
+        }
+        self.inner.put(key, bytes, content_type)
+    }
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, imgest::Error> {
+        self.inner.get(key)
+    }
+    fn delete(&self, key: &str) -> Result<bool, imgest::Error> {
+        self.inner.delete(key)
+    }
+    fn list(&self, prefix: &str) -> Result<Vec<String>, imgest::Error> {
+        self.inner.list(prefix)
+    }
+}
+
+fn png(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 7])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+async fn run_with_failures(fail: usize) -> (db::JobView, Arc<Flaky>, AppState) {
+    let dir = tempfile::tempdir().unwrap();
+    let env: HashMap<&str, String> = [
+        ("JWT_SECRET_KEY", "retry-test-secret-0123456789".to_string()),
+        (
+            "DATABASE_PATH",
+            dir.path().join("db.sqlite").display().to_string(),
+        ),
+        ("IMGEST_RETRY_BASE_MS", "20".to_string()),
+        ("IMGEST_WORKERS", "1".to_string()),
+    ]
+    .into_iter()
+    .collect();
+    let config = Config::from_env(|k| env.get(k).cloned(), None).unwrap();
+    let storage = Arc::new(Flaky {
+        inner: MemoryStorage::new(),
+        fail,
+        puts: AtomicUsize::new(0),
+    });
+    let state = AppState::new(config, Some(storage.clone() as Arc<dyn Storage>))
+        .await
+        .unwrap();
+    let bytes = png(400, 300);
+    storage
+        .put("originals/aa/original", &bytes, "image/png")
+        .unwrap();
+    let image = db::NewImage {
+        id: "img-1",
+        job_id: "job-1",
+        user_id: "u",
+        filename: Some("a.png"),
+        format: "png",
+        bytes: bytes.len() as i64,
+        original_key: "originals/aa/original",
+        original_sha256: "aa",
+        client: None,
+    };
+    assert!(
+        db::insert_upload(&state.db, &image, 50, state.config.max_attempts)
+            .await
+            .unwrap()
+    );
+    let workers = jobs::spawn_workers(&state);
+    let start = Instant::now();
+    let job = loop {
+        let job = db::job_for_user(&state.db, "job-1", "u")
+            .await
+            .unwrap()
+            .unwrap();
+        if job.status == "done" || job.status == "failed" {
+            break job;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "job stuck: {job:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    for w in workers {
+        w.abort();
+    }
+    std::mem::forget(dir);
+    (job, storage, state)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_failures_are_retried() {
+    let (job, storage, state) = run_with_failures(2).await;
+    assert_eq!((job.status.as_str(), job.attempts), ("done", 3), "{job:?}");
+    // Four variants, two distinct: medium, large and original are all the 400 x 300 source.
+    assert_eq!(storage.inner.list("variants/").unwrap().len(), 2);
+    let metrics = state.metrics.render();
+    assert!(
+        metrics.contains("imgest_job_attempts_total{outcome=\"retried\"} 2"),
+        "{metrics}"
+    );
+    // Each retry waited longer than the one before (20 ms, then 40 ms).
+    let started = job.started_at.unwrap();
+    assert!(started - job.created_at >= 60, "{job:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_failures_fail_after_four_attempts_leaving_nothing() {
+    let (job, storage, state) = run_with_failures(usize::MAX).await;
+    assert_eq!(
+        (job.status.as_str(), job.attempts),
+        ("failed", 4),
+        "{job:?}"
+    );
+    assert_eq!(job.error_code.as_deref(), Some("storage"));
+    assert_eq!(
+        storage.inner.list("variants/").unwrap(),
+        Vec::<String>::new()
+    );
+    let events = db::audit_events(&state.db, 10, 0, Some("job_failed"))
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].detail.as_deref(), Some("storage"));
+}

@@ -1,0 +1,701 @@
+//! The service end to end: a real server process on 127.0.0.1, driven over HTTP.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use common::{Server, corpus_dir, dimensions, png, webp_chunks};
+use serde_json::Value;
+
+const JOB_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn upload_ok(s: &Server, token: &str, name: &str, bytes: Vec<u8>) -> Value {
+    let r = s.upload(token, name, bytes);
+    assert_eq!(
+        r.status(),
+        202,
+        "upload {name}: {}",
+        r.text().unwrap_or_default()
+    );
+    r.json().unwrap()
+}
+
+fn error_code(r: reqwest::blocking::Response) -> (u16, String) {
+    let status = r.status().as_u16();
+    let body: Value = r.json().unwrap_or(Value::Null);
+    (
+        status,
+        body["error"]["code"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+/// Every variant of a done image: fetched, decoded to the advertised size, no metadata chunks,
+/// and its ETag answers 304.
+fn check_variants(s: &Server, token: &str, image: &Value) -> Vec<(String, (u32, u32))> {
+    let mut sizes = Vec::new();
+    for v in image["variants"].as_array().unwrap() {
+        let url = v["url"].as_str().unwrap();
+        let r = s.get(token, url);
+        assert_eq!(r.status(), 200, "{url}");
+        assert_eq!(r.headers()["content-type"], "image/webp");
+        let etag = r.headers()["etag"].to_str().unwrap().to_string();
+        assert_eq!(etag, format!("\"{}\"", v["sha256"].as_str().unwrap()));
+        let bytes = r.bytes().unwrap().to_vec();
+        assert_eq!(bytes.len() as u64, v["bytes"].as_u64().unwrap());
+        let chunks = webp_chunks(&bytes);
+        for banned in ["EXIF", "XMP ", "ICCP"] {
+            assert!(
+                !chunks.iter().any(|c| c == banned),
+                "{url} has a {banned} chunk: {chunks:?}"
+            );
+        }
+        let dims = dimensions(&bytes);
+        assert_eq!(
+            dims,
+            (
+                v["width"].as_u64().unwrap() as u32,
+                v["height"].as_u64().unwrap() as u32
+            ),
+            "{url}"
+        );
+        let again = s
+            .client
+            .get(s.url(url))
+            .bearer_auth(token)
+            .header("If-None-Match", &etag)
+            .send()
+            .unwrap();
+        assert_eq!(again.status(), 304, "{url} with If-None-Match");
+        sizes.push((v["name"].as_str().unwrap().to_string(), dims));
+    }
+    sizes
+}
+
+#[test]
+fn upload_process_fetch_delete() {
+    let s = Server::start(&[]);
+    let token = s.token("alice");
+    let accepted = upload_ok(&s, &token, "gradient.png", png(2000, 1000));
+    let job_id = accepted["job_id"].as_str().unwrap();
+    assert_eq!(accepted["status_url"], format!("/api/v1/jobs/{job_id}"));
+    let job = s.wait_job(&token, job_id, JOB_TIMEOUT);
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(job["attempts"], 1);
+    let image_id = accepted["image_id"].as_str().unwrap();
+    let image = s.json(&token, &format!("/api/v1/images/{image_id}"));
+    assert_eq!(image["status"], "done");
+    assert_eq!(image["source"]["width"], 2000);
+    assert!(
+        image["dominant_color"]["hex"]
+            .as_str()
+            .unwrap()
+            .starts_with('#')
+    );
+    let sizes = check_variants(&s, &token, &image);
+    assert_eq!(
+        sizes,
+        [
+            ("thumbnail".to_string(), (150, 75)),
+            ("medium".to_string(), (800, 400)),
+            ("large".to_string(), (1600, 800)),
+            ("original".to_string(), (2000, 1000)),
+        ]
+    );
+    // Listed, counted, then deleted with its objects.
+    let list = s.json(&token, "/api/v1/images");
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["images"][0]["id"], image_id);
+    let stats = s.stats();
+    assert_eq!(stats["status_breakdown"]["done"], 1);
+    assert_eq!(stats["storage"]["total_images"], 1);
+    assert_eq!(stats["storage"]["total_variants"], 4);
+    assert_eq!(s.stored_files().len(), 5, "{:?}", s.stored_files());
+    let r = s
+        .client
+        .delete(s.url(&format!("/api/v1/images/{image_id}")))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        s.get(&token, &format!("/api/v1/images/{image_id}"))
+            .status(),
+        404
+    );
+    assert_eq!(
+        s.get(&token, &format!("/api/v1/jobs/{job_id}")).status(),
+        404
+    );
+    assert_eq!(s.stored_files(), Vec::<String>::new());
+    let stats = s.stats();
+    assert_eq!(stats["storage"]["total_images"], 0);
+    assert_eq!(stats["storage"]["total_bytes"], 0);
+}
+
+#[test]
+fn corpus_end_to_end() {
+    let Some(dir) = corpus_dir() else { return };
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("EXPECTED.json")).unwrap()).unwrap();
+    let files = expected["files"].as_array().unwrap();
+    // Each kind: up to three accepted files per format, every orientation-tagged one, and every
+    // file that must be refused.
+    let mut per_format = std::collections::HashMap::<String, usize>::new();
+    let sample: Vec<&Value> = files
+        .iter()
+        .filter(|f| {
+            let outcome = f["outcome"].as_str().unwrap();
+            let orientation = f["decoded"]["exif_orientation"].as_u64().unwrap_or(0);
+            if outcome != "accept" || (2..=8).contains(&orientation) {
+                return true;
+            }
+            let n = per_format
+                .entry(f["magic_format"].as_str().unwrap().to_string())
+                .or_default();
+            *n += 1;
+            *n <= 3
+        })
+        .collect();
+    let s = Server::start(&[("RATE_LIMIT_MAX_UPLOADS", "100000")]);
+    let token = s.token("corpus");
+    let mut pending = Vec::new();
+    let mut summary = (0, 0);
+    for f in &sample {
+        let path = f["path"].as_str().unwrap();
+        let bytes = std::fs::read(dir.join(path)).unwrap();
+        let r = s.upload(&token, path.rsplit('/').next().unwrap(), bytes);
+        if r.status() == 202 {
+            pending.push((*f, r.json::<Value>().unwrap()));
+        } else {
+            let (status, code) = error_code(r);
+            check_refusal(f, status, &code);
+            summary.1 += 1;
+        }
+    }
+    for (f, accepted) in pending {
+        let path = f["path"].as_str().unwrap();
+        let job = s.wait_job(&token, accepted["job_id"].as_str().unwrap(), JOB_TIMEOUT);
+        let outcome = f["outcome"].as_str().unwrap();
+        if job["status"] == "failed" {
+            let code = job["error_code"].as_str().unwrap();
+            check_refusal(f, 0, code);
+            assert_eq!(job["attempts"], 1, "{path}: input errors are not retried");
+            summary.1 += 1;
+            continue;
+        }
+        assert!(
+            outcome.starts_with("accept") || outcome == "reject-or-accept-without-inflating",
+            "{path} must be refused ({}) but was processed",
+            f["reason"]
+        );
+        let image = s.json(
+            &token,
+            &format!("/api/v1/images/{}", accepted["image_id"].as_str().unwrap()),
+        );
+        let sizes = check_variants(&s, &token, &image);
+        let (w, h) = (
+            f["decoded"]["width"].as_u64().unwrap() as u32,
+            f["decoded"]["height"].as_u64().unwrap() as u32,
+        );
+        assert_eq!(
+            (
+                image["source"]["width"].as_u64().unwrap() as u32,
+                image["source"]["height"].as_u64().unwrap() as u32
+            ),
+            (w, h),
+            "{path}"
+        );
+        for (name, (vw, vh)) in &sizes {
+            let edge = match name.as_str() {
+                "thumbnail" => "150",
+                "medium" => "800",
+                "large" => "1600",
+                _ => {
+                    assert_eq!((*vw, *vh), (w.min(16383), h.min(16383)), "{path} original");
+                    continue;
+                }
+            };
+            let e = &f["variants_long_edge"][edge];
+            let (ew, eh) = (e[0].as_u64().unwrap() as i64, e[1].as_u64().unwrap() as i64);
+            assert!(
+                (i64::from(*vw) - ew).abs() <= 1 && (i64::from(*vh) - eh).abs() <= 1,
+                "{path} {name}: {vw}x{vh}, expected {ew}x{eh}"
+            );
+        }
+        summary.0 += 1;
+    }
+    eprintln!(
+        "corpus through the server: {} processed, {} refused with the expected code",
+        summary.0, summary.1
+    );
+    assert!(summary.0 >= 12 && summary.1 >= 20, "{summary:?}");
+    // The server is still healthy.
+    assert_eq!(s.client.get(s.url("/health")).send().unwrap().status(), 200);
+}
+
+/// `status` 0 = refused by the job, otherwise at upload.
+fn check_refusal(f: &Value, status: u16, code: &str) {
+    let path = f["path"].as_str().unwrap();
+    let outcome = f["outcome"].as_str().unwrap();
+    let allowed: &[&str] = match (outcome, f["reason"].as_str()) {
+        ("reject", Some("truncated" | "corrupt")) => &["corrupt_input", "unsupported_format"],
+        ("reject", Some("bomb")) | ("reject-or-accept-without-inflating", _) => &["limit_exceeded"],
+        ("reject", Some("unsupported")) | ("accept-or-unsupported", _) => &["unsupported_format"],
+        ("reject", Some("not-an-image")) => &["not_an_image"],
+        _ => &[],
+    };
+    assert!(
+        allowed.contains(&code),
+        "{path} ({outcome}): refused with {code:?} (HTTP {status})"
+    );
+    if status != 0 {
+        assert_eq!(
+            status,
+            imgest_server::error::status_for(code).as_u16(),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn the_51st_upload_in_an_hour_gets_429() {
+    let s = Server::start(&[]);
+    let token = s.token("busy");
+    let small = png(16, 16);
+    for i in 0..50 {
+        let r = s.upload(&token, "x.png", small.clone());
+        assert_eq!(r.status(), 202, "upload {}", i + 1);
+    }
+    let r = s.upload(&token, "x.png", small.clone());
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((3000..=3600).contains(&retry), "Retry-After {retry}");
+    assert_eq!(error_code(r).1, "rate_limited");
+    // Another user is not affected.
+    assert_eq!(s.upload(&s.token("other"), "x.png", small).status(), 202);
+    let audit = s.json(&s.admin_token("root"), "/api/v1/audit?action=rate_limited");
+    assert_eq!(audit["events"].as_array().unwrap().len(), 1);
+    assert_eq!(audit["events"][0]["user_id"], "busy");
+}
+
+#[test]
+fn bad_tokens_get_401_and_store_nothing() {
+    use base64::Engine;
+    let s = Server::start(&[]);
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let now = imgest_server::db::now_ms() / 1000;
+    let good = s.token("mallory");
+    let (head, rest) = good.split_once('.').unwrap();
+    let (_, sig) = rest.split_once('.').unwrap();
+    let expired = {
+        let claims = serde_json::json!({"sub": "mallory", "exp": now - 600, "iat": now - 700});
+        let key = jsonwebtoken_key();
+        encode_hs256(&key, &claims)
+    };
+    let wrong_key = encode_hs256(
+        b"not-the-server-secret-at-all",
+        &serde_json::json!({"sub": "mallory", "exp": now + 600, "iat": now}),
+    );
+    let alg_none = format!(
+        "{}.{}.",
+        b64(&serde_json::json!({"alg": "none", "typ": "JWT"})),
+        b64(&serde_json::json!({"sub": "mallory", "exp": now + 600}))
+    );
+    let tampered = format!(
+        "{head}.{}.{sig}",
+        b64(&serde_json::json!({"sub": "admin", "exp": now + 600, "iat": now, "role": "admin"}))
+    );
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("no token", None),
+        ("garbage", Some("not.a.jwt".into())),
+        ("expired", Some(expired)),
+        ("wrong key", Some(wrong_key)),
+        ("alg none", Some(alg_none)),
+        ("tampered payload", Some(tampered)),
+    ];
+    for (what, token) in &cases {
+        let part = reqwest::blocking::multipart::Part::bytes(png(8, 8)).file_name("x.png");
+        let mut req = s
+            .client
+            .post(s.url("/api/v1/images"))
+            .multipart(reqwest::blocking::multipart::Form::new().part("file", part));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().unwrap();
+        assert_eq!(error_code(r), (401, "unauthorized".to_string()), "{what}");
+        let mut req = s.client.get(s.url("/api/v1/images"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        assert_eq!(req.send().unwrap().status(), 401, "{what}");
+    }
+    assert_eq!(s.stored_files(), Vec::<String>::new());
+    assert_eq!(s.stats()["storage"]["total_images"], 0);
+    // Another user's image is invisible: 404 everywhere, and it survives a delete attempt.
+    let owner = s.token("owner");
+    let accepted = upload_ok(&s, &owner, "a.png", png(64, 64));
+    let id = accepted["image_id"].as_str().unwrap();
+    s.wait_job(&owner, accepted["job_id"].as_str().unwrap(), JOB_TIMEOUT);
+    let intruder = s.token("intruder");
+    for path in [
+        format!("/api/v1/images/{id}"),
+        format!("/api/v1/images/{id}/thumbnail"),
+        format!("/api/v1/jobs/{}", accepted["job_id"].as_str().unwrap()),
+    ] {
+        assert_eq!(
+            error_code(s.get(&intruder, &path)),
+            (404, "not_found".to_string()),
+            "{path}"
+        );
+    }
+    let r = s
+        .client
+        .delete(s.url(&format!("/api/v1/images/{id}")))
+        .bearer_auth(&intruder)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(s.get(&owner, &format!("/api/v1/images/{id}")).status(), 200);
+    assert_eq!(s.json(&intruder, "/api/v1/images")["total"], 0);
+    // The audit log is for admins, and it recorded the failures.
+    assert_eq!(
+        error_code(s.get(&owner, "/api/v1/audit")),
+        (403, "forbidden".to_string())
+    );
+    let audit = s.json(
+        &s.admin_token("root"),
+        "/api/v1/audit?action=auth_failure&per_page=100",
+    );
+    assert_eq!(audit["events"].as_array().unwrap().len(), cases.len() * 2);
+}
+
+fn jsonwebtoken_key() -> Vec<u8> {
+    common::SECRET.as_bytes().to_vec()
+}
+
+fn encode_hs256(key: &[u8], claims: &Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(key),
+    )
+    .unwrap()
+}
+
+#[test]
+fn limits_and_lies() {
+    let s = Server::start(&[]);
+    let token = s.token("carol");
+    // 11 MB declared: answered 413 before the body is sent at all.
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let len = 11 * 1024 * 1024;
+    write!(
+        stream,
+        "POST /api/v1/images HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary=XYZ\r\nContent-Length: {len}\r\n\r\n"
+    )
+    .unwrap();
+    stream
+        .write_all(
+            b"--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.jpg\"\r\n\r\n",
+        )
+        .unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).unwrap();
+    assert_eq!(
+        &head, b"HTTP/1.1 413",
+        "answered before the 11 MB were sent"
+    );
+    drop(stream);
+    // Chunked (no Content-Length) and over the cap: cut off while streaming. A writer thread
+    // keeps sending while this one reads the answer.
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /api/v1/images HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary=XYZ\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let sent = std::thread::spawn(move || {
+        let head = b"--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.jpg\"\r\n\r\n\xFF\xD8\xFF";
+        let mut total = 0usize;
+        let mut chunk = |data: &[u8]| -> std::io::Result<()> {
+            write!(writer, "{:x}\r\n", data.len())?;
+            writer.write_all(data)?;
+            writer.write_all(b"\r\n")
+        };
+        if chunk(head).is_err() {
+            return 0;
+        }
+        let block = vec![0xFFu8; 64 * 1024];
+        while total < 20 * 1024 * 1024 {
+            if chunk(&block).is_err() {
+                break;
+            }
+            total += block.len();
+        }
+        total
+    });
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 413", "cut off while streaming");
+    drop(stream);
+    let sent = sent.join().unwrap();
+    assert!(
+        sent < 20 * 1024 * 1024,
+        "the server kept reading: {sent} bytes sent"
+    );
+    // HTML renamed .jpg: the magic bytes decide.
+    let r = s.upload(
+        &token,
+        "photo.jpg",
+        b"<!DOCTYPE html><html><body>hi</body></html>".to_vec(),
+    );
+    assert_eq!(error_code(r), (415, "not_an_image".to_string()));
+    let r = s.upload(
+        &token,
+        "photo.jpg",
+        b"\x00\x01\x02 some binary blob that is no image".to_vec(),
+    );
+    assert_eq!(error_code(r), (415, "unsupported_format".to_string()));
+    // A decompression bomb: accepted by its magic bytes, refused by the job from its header.
+    let mut bomb = png(8, 8);
+    // Rewrite the IHDR size to 100000 x 100000 (and its CRC).
+    bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+    bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+    let crc = crc32(&bomb[12..29]);
+    bomb[29..33].copy_from_slice(&crc.to_be_bytes());
+    let accepted = upload_ok(&s, &token, "bomb.png", bomb);
+    let job = s.wait_job(&token, accepted["job_id"].as_str().unwrap(), JOB_TIMEOUT);
+    assert_eq!(
+        (job["status"].as_str(), job["error_code"].as_str()),
+        (Some("failed"), Some("limit_exceeded")),
+        "{job}"
+    );
+    assert_eq!(job["attempts"], 1);
+    let image = s.json(
+        &token,
+        &format!("/api/v1/images/{}", accepted["image_id"].as_str().unwrap()),
+    );
+    assert_eq!(image["status"], "failed");
+    assert_eq!(s.client.get(s.url("/health")).send().unwrap().status(), 200);
+    // The failure is on the dashboard's data and in the audit log.
+    let activity: Value = s
+        .client
+        .get(s.url("/health/activity"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(activity["recent_failures"][0]["code"], "limit_exceeded");
+    let audit = s.json(&s.admin_token("root"), "/api/v1/audit?action=job_failed");
+    assert_eq!(audit["events"][0]["detail"], "limit_exceeded");
+    let rejected = s.json(
+        &s.admin_token("root"),
+        "/api/v1/audit?action=upload&per_page=100",
+    );
+    let outcomes: Vec<&str> = rejected["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "rejected").count(),
+        4,
+        "{outcomes:?}"
+    );
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn a_killed_server_finishes_every_job_exactly_once() {
+    let s = Server::start(&[("IMGEST_WORKERS", "1")]);
+    let token = s.token("dave");
+    let n = 8;
+    let jobs: Vec<Value> = (0..n)
+        .map(|i| upload_ok(&s, &token, "p.png", png(2400 + i * 16, 1800)))
+        .collect();
+    // Wait until the first job is being processed, then kill -9 mid-flight.
+    let start = std::time::Instant::now();
+    loop {
+        let stats = s.stats();
+        if stats["status_breakdown"]["processing"].as_i64().unwrap() > 0
+            || stats["status_breakdown"]["done"].as_i64().unwrap() > 0
+        {
+            break;
+        }
+        assert!(start.elapsed() < JOB_TIMEOUT, "no job started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = s.stats();
+    assert!(
+        before["status_breakdown"]["queued"].as_i64().unwrap() > 0,
+        "{before}"
+    );
+    let s = s.kill_and_restart();
+    for j in &jobs {
+        let job = s.wait_job(&token, j["job_id"].as_str().unwrap(), JOB_TIMEOUT);
+        assert_eq!(job["status"], "done", "{job}");
+    }
+    let stats = s.stats();
+    assert_eq!(
+        stats["status_breakdown"]["done"].as_i64(),
+        Some(n as i64),
+        "{stats}"
+    );
+    assert_eq!(
+        stats["storage"]["total_variants"].as_i64(),
+        Some(4 * n as i64)
+    );
+    // One original + four variants per image, nothing duplicated or orphaned.
+    let files = s.stored_files();
+    assert_eq!(files.len(), 5 * n as usize, "{files:?}");
+    let uploads = s.json(
+        &s.admin_token("root"),
+        "/api/v1/audit?action=upload&per_page=100",
+    );
+    assert_eq!(uploads["events"].as_array().unwrap().len(), n as usize);
+}
+
+#[test]
+fn health_metrics_openapi_dashboard() {
+    let s = Server::start(&[]);
+    let h: Value = s
+        .client
+        .get(s.url("/health"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        (h["status"].as_str(), h["service"].as_str()),
+        (Some("healthy"), Some("imgest-server"))
+    );
+    assert!(h["timestamp"].as_f64().unwrap() > 1.7e9);
+    let stats = s.stats();
+    for key in [
+        "status_breakdown",
+        "recent_24h",
+        "storage",
+        "workers",
+        "active_tasks",
+    ] {
+        assert!(!stats[key].is_null(), "stats lacks {key}: {stats}");
+    }
+    let token = s.token("erin");
+    let accepted = upload_ok(&s, &token, "m.png", png(300, 200));
+    s.wait_job(&token, accepted["job_id"].as_str().unwrap(), JOB_TIMEOUT);
+    let metrics = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("imgest_uploads_total{outcome=\"accepted\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("imgest_job_attempts_total{outcome=\"done\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("imgest_job_duration_seconds_count 1"),
+        "{metrics}"
+    );
+    let doc: Value = s
+        .client
+        .get(s.url("/openapi.json"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    for path in [
+        "/api/v1/images",
+        "/api/v1/images/{id}",
+        "/api/v1/images/{id}/{variant}",
+        "/api/v1/jobs/{id}",
+        "/health/stats",
+    ] {
+        assert!(!doc["paths"][path].is_null(), "openapi lacks {path}");
+    }
+    for page in ["/dashboard", "/docs"] {
+        let r = s.client.get(s.url(page)).send().unwrap();
+        assert_eq!(r.status(), 200);
+        let html = r.text().unwrap();
+        assert!(html.starts_with("<!doctype html>"));
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "{page} must not load from elsewhere"
+        );
+    }
+    assert_eq!(
+        error_code(s.client.get(s.url("/nope")).send().unwrap()),
+        (404, "not_found".to_string())
+    );
+}
+
+#[test]
+fn bad_config_exits_with_a_message() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imgest-server"))
+        .env_clear()
+        .env("WEBP_QUALITY", "85")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("JWT_SECRET_KEY"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imgest-server"))
+        .env_clear()
+        .env("JWT_SECRET_KEY", common::SECRET)
+        .env("WEBP_QUALITY", "high")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("WEBP_QUALITY") && !err.contains("panicked"),
+        "{err}"
+    );
+    // The token helper signs with the configured secret.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imgest-server"))
+        .env_clear()
+        .env("JWT_SECRET_KEY", common::SECRET)
+        .args(["token", "--user", "frank", "--ttl", "60"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout).unwrap();
+    let claims = imgest_server::auth::verify(common::SECRET, token.trim()).unwrap();
+    assert_eq!(claims.sub, "frank");
+    assert!(claims.exp - claims.iat == 60);
+}
