@@ -1,0 +1,151 @@
+// The monitoring page in a real Chromium: a server with finished and failed jobs, the page's
+// numbers against /health/stats, the failure's code, a screenshot as an artifact.
+//
+// IMGEST_SERVER_BIN: the imgest-server binary (default: $CARGO_TARGET_DIR/debug/imgest-server,
+// built by `cargo test`). Skips without it or without /usr/bin/chromium, unless
+// IMGEST_REQUIRE_BROWSER=1.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { join, dirname } from 'node:path';
+import { tmpdir, homedir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..', '..');
+const targetDir = process.env.CARGO_TARGET_DIR ?? join(root, 'target');
+const bin = process.env.IMGEST_SERVER_BIN ?? join(targetDir, 'debug', 'imgest-server');
+const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const ready = existsSync(bin) && existsSync(chromiumPath);
+if (process.env.IMGEST_REQUIRE_BROWSER === '1' && !ready) {
+  throw new Error(`IMGEST_REQUIRE_BROWSER=1 but server binary at ${bin}: ${existsSync(bin)}, chromium: ${existsSync(chromiumPath)}`);
+}
+const SECRET = 'dashboard-test-secret-0123456789';
+
+function crc32(bytes) {
+  let c = 0xffffffff;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+  }
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+// A PNG whose header claims 100000 x 100000 pixels: accepted by its magic bytes, refused by the job.
+function bombPng() {
+  const sig = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+  const ihdr = Buffer.alloc(17);
+  ihdr.write('IHDR', 0, 'latin1');
+  ihdr.writeUInt32BE(100000, 4);
+  ihdr.writeUInt32BE(100000, 8);
+  ihdr.set([8, 2, 0, 0, 0], 12);
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(13);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(ihdr));
+  return Buffer.concat([Buffer.from(sig), len, ihdr, crc, Buffer.from([0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82])]);
+}
+
+async function startServer() {
+  const dir = mkdtempSync(join(tmpdir(), 'imgest-dash-'));
+  const child = spawn(bin, [], {
+    env: { PATH: process.env.PATH, JWT_SECRET_KEY: SECRET, DATABASE_PATH: join(dir, 'db.sqlite'),
+      STORAGE_PATH: join(dir, 'storage'), IMGEST_PORT: '0', RUST_LOG: 'imgest_server=warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout });
+  const base = await new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+    lines.on('line', (line) => {
+      const m = line.match(/^imgest-server listening on (\S+)/);
+      if (m) resolve(m[1]);
+    });
+  });
+  return { child, base };
+}
+
+test('dashboard in Chromium matches /health/stats', { skip: !ready && 'needs the imgest-server binary and Debian chromium' }, async () => {
+  const { chromium } = await import('playwright-core');
+  const { child, base } = await startServer();
+  const token = execFileSync(bin, ['token', '--user', 'dashboard'], { env: { JWT_SECRET_KEY: SECRET } }).toString().trim();
+  const upload = async (name, bytes) => {
+    const form = new FormData();
+    form.append('file', new Blob([bytes]), name);
+    const r = await fetch(`${base}/api/v1/images`, { method: 'POST', body: form, headers: { Authorization: `Bearer ${token}` } });
+    return { status: r.status, body: await r.json() };
+  };
+  let browser;
+  try {
+    const sample = readFileSync(join(root, 'examples', 'cli', 'sample', 'sunrise.jpg'));
+    for (const [name, bytes, expected] of [
+      ['sunrise.jpg', sample, 202], ['again.jpg', sample, 202], ['bomb.png', bombPng(), 202],
+      ['page.jpg', Buffer.from('<!doctype html><p>not an image'), 415],
+    ]) {
+      const r = await upload(name, bytes);
+      assert.equal(r.status, expected, `${name}: ${JSON.stringify(r.body)}`);
+    }
+    // Every job ends.
+    let stats;
+    for (let i = 0; ; i++) {
+      stats = await (await fetch(`${base}/health/stats`)).json();
+      if (stats.status_breakdown.queued + stats.status_breakdown.processing === 0) break;
+      assert.ok(i < 600, 'jobs did not finish');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(stats.status_breakdown.done, 2);
+    assert.equal(stats.status_breakdown.failed, 1);
+
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    const errors = [];
+    const offsite = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('request', (r) => { if (!r.url().startsWith(base)) offsite.push(r.url()); });
+    await page.goto(`${base}/dashboard`);
+    await page.waitForSelector('body[data-loaded="true"]', { timeout: 30000 });
+    const shown = await page.evaluate(() => ({
+      queue: document.getElementById('queue-depth').textContent,
+      byStatus: Object.fromEntries([...document.querySelectorAll('[data-status]')].map((e) => [e.dataset.status, e.textContent])),
+      completed: document.getElementById('completed-24h').textContent,
+      workers: document.getElementById('workers').textContent,
+      images: document.getElementById('images').textContent,
+      hour: document.getElementById('hour-total').textContent,
+      failures: [...document.querySelectorAll('#failures tr')].map((tr) => [...tr.children].map((td) => td.textContent)),
+    }));
+    stats = await (await fetch(`${base}/health/stats`)).json();
+    assert.equal(shown.queue, String(stats.queue_depth));
+    for (const s of ['queued', 'processing', 'done', 'failed']) {
+      assert.equal(shown.byStatus[s], String(stats.status_breakdown[s]), s);
+    }
+    assert.equal(shown.completed, String(stats.recent_24h.completed));
+    assert.equal(shown.workers, `${stats.workers.busy} / ${stats.workers.total}`);
+    assert.equal(shown.images, String(stats.storage.total_images));
+    assert.equal(shown.hour, '3');
+    // The bars are drawn to scale: all of the last hour's jobs are in the newest bucket.
+    const bars = await page.$$eval('#bars .col', (cols) => cols.map((c) => Math.round(c.getBoundingClientRect().height > 0 && [...c.children].reduce((h, b) => h + b.getBoundingClientRect().height, 0))));
+    assert.equal(bars.length, 12);
+    assert.deepEqual(bars.slice(0, 11), Array(11).fill(0));
+    assert.ok(bars[11] >= 100, `newest bucket ${bars[11]} px`);
+    assert.equal(shown.failures.length, 1);
+    assert.equal(shown.failures[0][1], 'limit_exceeded');
+    // It refreshes itself: a new upload shows up without a reload.
+    assert.equal((await upload('third.jpg', sample)).status, 202);
+    await page.waitForFunction(() => document.querySelector('[data-status="done"]').textContent === '3', null, { timeout: 30000 });
+    assert.deepEqual(errors, []);
+    assert.deepEqual(offsite, []);
+    const artifacts = process.env.IMGEST_ARTIFACTS ?? join(targetDir, 'artifacts');
+    mkdirSync(artifacts, { recursive: true });
+    await page.screenshot({ path: join(artifacts, 'dashboard.png'), fullPage: true });
+    console.log(`dashboard screenshot: ${join(artifacts, 'dashboard.png')}`);
+  } finally {
+    await browser?.close();
+    child.kill('SIGKILL');
+  }
+});
