@@ -2,6 +2,8 @@
 
 use axum::Json;
 use axum::body::Body;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -38,20 +40,20 @@ async fn run_blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal("blocking task", e))
 }
 
-/// Deletes storage objects that no image refers to any more.
-pub async fn delete_unused(state: &AppState, keys: Vec<String>) {
-    for key in keys {
-        match db::key_in_use(&state.db, &key).await {
-            Ok(false) => {
-                let storage = state.storage.clone();
-                let k = key.clone();
-                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || storage.delete(&k)).await {
-                    tracing::warn!("deleting {key}: {e}");
-                }
+/// Deletes storage objects of one image (keys are never shared between images), logging
+/// failures: a leftover object costs space, never correctness.
+pub async fn delete_keys(state: &AppState, keys: Vec<String>) {
+    let storage = state.storage.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        for key in keys {
+            if let Err(e) = storage.delete(&key) {
+                tracing::warn!("deleting {key}: {e}");
             }
-            Ok(true) => {}
-            Err(e) => tracing::warn!("checking {key}: {e}"),
         }
+    })
+    .await;
+    if let Err(e) = outcome {
+        tracing::warn!("deleting objects: {e}");
     }
 }
 
@@ -102,14 +104,15 @@ async fn reject_upload(state: &AppState, user: &User, err: ApiError) -> ApiError
         (status = 413, description = "over MAX_UPLOAD_SIZE_MB"),
         (status = 415, description = "not an image, or an unsupported format"),
         (status = 429, description = "RATE_LIMIT_MAX_UPLOADS reached; see Retry-After"),
+        (status = 503, description = "too many uploads in progress; see Retry-After"),
     ),
     security(("bearer" = [])))]
 pub async fn upload(
     State(state): State<AppState>,
     user: User,
     headers: HeaderMap,
-    mut multipart: Multipart,
-) -> Result<(StatusCode, Json<UploadAccepted>), ApiError> {
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
     let cap = state.config.max_upload_bytes;
     let too_large = || {
         ApiError::new(
@@ -125,26 +128,39 @@ pub async fn upload(
     if declared.is_some_and(|n| n > cap + MULTIPART_OVERHEAD) {
         return Err(reject_upload(&state, &user, too_large()).await);
     }
+    let mut multipart = match multipart {
+        Ok(m) => m,
+        Err(e) => {
+            let err = ApiError::new(
+                "bad_request",
+                format!("expected a multipart form: {}", e.body_text()),
+            );
+            return Err(reject_upload(&state, &user, err).await);
+        }
+    };
     let (count, oldest) = db::uploads_in_window(&state.db, &user.id, db::now_ms()).await?;
     if count >= i64::from(state.config.rate_limit_max_uploads) {
         return Err(rate_limited(&state, &user, oldest).await);
     }
+    // Bodies held in memory at once are bounded: beyond the limit, come back in a second.
+    let Ok(_slot) = state.upload_slots.clone().try_acquire_owned() else {
+        state.metrics.upload("busy");
+        let mut e = ApiError::new("unavailable", "too many uploads in progress; retry shortly");
+        e.retry_after = Some(1);
+        return Err(e);
+    };
     // The body, limited while streaming.
     let mut file: Option<(Option<String>, Vec<u8>)> = None;
     loop {
-        let field = match multipart.next_field().await {
+        let mut field = match multipart.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 return Err(reject_upload(&state, &user, too_large()).await);
             }
             Err(e) => {
-                return Err(reject_upload(
-                    &state,
-                    &user,
-                    ApiError::new("bad_request", e.body_text()),
-                )
-                .await);
+                let err = ApiError::new("bad_request", e.body_text());
+                return Err(reject_upload(&state, &user, err).await);
             }
         };
         if field.name() != Some("file") || file.is_some() {
@@ -154,7 +170,6 @@ pub async fn upload(
             .file_name()
             .map(|n| n.chars().take(255).collect::<String>());
         let mut data = Vec::new();
-        let mut field = field;
         loop {
             match field.chunk().await {
                 Ok(Some(chunk)) => {
@@ -168,78 +183,86 @@ pub async fn upload(
                     return Err(reject_upload(&state, &user, too_large()).await);
                 }
                 Err(e) => {
-                    return Err(reject_upload(
-                        &state,
-                        &user,
-                        ApiError::new("bad_request", e.body_text()),
-                    )
-                    .await);
+                    let err = ApiError::new("bad_request", e.body_text());
+                    return Err(reject_upload(&state, &user, err).await);
                 }
             }
         }
         file = Some((name, data));
     }
     let Some((filename, data)) = file else {
-        return Err(reject_upload(
-            &state,
-            &user,
-            ApiError::new("bad_request", "no `file` field in the form"),
-        )
-        .await);
+        let err = ApiError::new("bad_request", "no `file` field in the form");
+        return Err(reject_upload(&state, &user, err).await);
     };
     // Magic bytes: the decoding waits for the job.
     let format = match imgest::validate::sniff(&data) {
         Ok(f) => f,
         Err(e) => return Err(reject_upload(&state, &user, e.into()).await),
     };
-    let sha = hex::encode(Sha256::digest(&data));
-    let key = crate::storage::original_key(&sha);
-    let storage = state.storage.clone();
-    let (k, len) = (key.clone(), data.len());
-    let content_type = format!("image/{}", format.as_str());
-    run_blocking(move || storage.put(&k, &data, &content_type)).await??;
-    let image_id = uuid::Uuid::new_v4().to_string();
-    let job_id = uuid::Uuid::new_v4().to_string();
-    let recorded = db::insert_upload(
-        &state.db,
-        &NewImage {
-            id: &image_id,
-            job_id: &job_id,
-            user_id: &user.id,
-            filename: filename.as_deref(),
-            format: format.as_str(),
-            bytes: len as i64,
-            original_key: &key,
-            original_sha256: &sha,
-            client: user.client.as_deref(),
-        },
-        state.config.rate_limit_max_uploads,
-        state.config.max_attempts,
-    )
-    .await;
-    match recorded {
-        Ok(true) => {}
-        Ok(false) => {
-            delete_unused(&state, vec![key]).await;
-            let (_, oldest) = db::uploads_in_window(&state.db, &user.id, db::now_ms()).await?;
-            return Err(rate_limited(&state, &user, oldest).await);
+    // Store the original, then record image + job; a spawned task, so a client hanging up
+    // cannot cut this short between the two and leave an orphan.
+    let task_state = state.clone();
+    let uploader = user.clone();
+    let recorded = tokio::spawn(async move {
+        let state = task_state;
+        let user = uploader;
+        let image_id = uuid::Uuid::new_v4().to_string();
+        let job_id = uuid::Uuid::new_v4().to_string();
+        let sha = hex::encode(Sha256::digest(&data));
+        let key = crate::storage::original_key(&image_id);
+        let storage = state.storage.clone();
+        let (k, len) = (key.clone(), data.len());
+        let content_type = format!("image/{}", format.as_str());
+        run_blocking(move || storage.put(&k, &data, &content_type)).await??;
+        let recorded = db::insert_upload(
+            &state.db,
+            &NewImage {
+                id: &image_id,
+                job_id: &job_id,
+                user_id: &user.id,
+                filename: filename.as_deref(),
+                format: format.as_str(),
+                bytes: len as i64,
+                original_key: &key,
+                original_sha256: &sha,
+                client: user.client.as_deref(),
+            },
+            state.config.rate_limit_max_uploads,
+            state.config.max_attempts,
+        )
+        .await;
+        match recorded {
+            Ok(true) => Ok((image_id, job_id)),
+            Ok(false) => {
+                delete_keys(&state, vec![key]).await;
+                let (_, oldest) = db::uploads_in_window(&state.db, &user.id, db::now_ms()).await?;
+                Err(rate_limited(&state, &user, oldest).await)
+            }
+            Err(e) => {
+                delete_keys(&state, vec![key]).await;
+                Err(e.into())
+            }
         }
-        Err(e) => {
-            delete_unused(&state, vec![key]).await;
-            return Err(e.into());
-        }
-    }
+    })
+    .await
+    .map_err(|e| ApiError::internal("upload task", e))?;
+    let (image_id, job_id) = recorded?;
     state.metrics.upload("accepted");
     state.wake.notify_one();
+    let status_url = format!("/api/v1/jobs/{job_id}");
+    let location =
+        HeaderValue::from_str(&status_url).map_err(|e| ApiError::internal("location", e))?;
     Ok((
         StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
         Json(UploadAccepted {
-            status_url: format!("/api/v1/jobs/{job_id}"),
             image_url: format!("/api/v1/images/{image_id}"),
+            status_url,
             image_id,
             job_id,
         }),
-    ))
+    )
+        .into_response())
 }
 
 /// A job's status.
@@ -463,8 +486,9 @@ pub struct ImageList {
 pub async fn list_images(
     State(state): State<AppState>,
     user: User,
-    Query(page): Query<Page>,
+    page: Result<Query<Page>, QueryRejection>,
 ) -> Result<Json<ImageList>, ApiError> {
+    let Query(page) = page.map_err(|e| ApiError::new("bad_request", e.body_text()))?;
     let (limit, offset, p, per_page) = page.limits();
     let (rows, total) = db::images_of_user(&state.db, &user.id, limit, offset).await?;
     let mut images = Vec::with_capacity(rows.len());
@@ -487,20 +511,13 @@ pub async fn delete_image(
     user: User,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let Some(keys) = db::delete_image(&state.db, &id, &user.id).await? else {
+    let Some(keys) = db::delete_image(&state.db, &id, &user.id, user.client.as_deref()).await?
+    else {
         return Err(ApiError::not_found("image"));
     };
-    delete_unused(&state, keys).await;
-    db::audit(
-        &state.db,
-        Some(&user.id),
-        "delete",
-        Some(&id),
-        user.client.as_deref(),
-        "ok",
-        None,
-    )
-    .await?;
+    // The rows are gone; the objects follow even if the client hangs up now.
+    let st = state.clone();
+    let _ = tokio::spawn(async move { delete_keys(&st, keys).await }).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -521,8 +538,9 @@ pub struct AuditQuery {
 pub async fn audit(
     State(state): State<AppState>,
     user: User,
-    Query(q): Query<AuditQuery>,
+    q: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::new("bad_request", e.body_text()))?;
     if !user.admin {
         return Err(ApiError::new("forbidden", "the audit log needs role admin"));
     }
@@ -593,7 +611,7 @@ pub async fn activity(State(state): State<AppState>) -> Result<Json<serde_json::
     let (buckets, failures) = db::activity(&state.db).await?;
     let failures: Vec<serde_json::Value> = failures
         .into_iter()
-        .map(|j| serde_json::json!({"job_id": j.id, "code": j.error_code, "message": j.error_message, "attempts": j.attempts, "finished_at": j.finished_at}))
+        .map(|j| serde_json::json!({"code": j.error_code, "message": j.error_message, "attempts": j.attempts, "finished_at": j.finished_at}))
         .collect();
     Ok(Json(serde_json::json!({
         "throughput": buckets.iter().map(|(start, done, failed)| serde_json::json!({"start": start, "done": done, "failed": failed})).collect::<Vec<_>>(),

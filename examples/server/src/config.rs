@@ -37,6 +37,8 @@ pub struct Config {
     pub webp_quality: u8,
     /// Where to listen (`IMGEST_HOST`, `IMGEST_PORT`; 127.0.0.1:8000).
     pub addr: SocketAddr,
+    /// Upload bodies received at once (`IMGEST_MAX_CONCURRENT_UPLOADS`, 32); more get 503.
+    pub max_concurrent_uploads: usize,
     /// Jobs processed at once (`IMGEST_WORKERS`; the number of cores).
     pub workers: usize,
     /// Attempts per job: the first one plus 3 retries (`IMGEST_JOB_MAX_ATTEMPTS`, 4).
@@ -135,6 +137,8 @@ impl Config {
             webp_quality: number("WEBP_QUALITY", 85, 1, 100)? as u8,
             addr: SocketAddr::new(host, port),
             workers: number("IMGEST_WORKERS", cores as u64, 1, 256)? as usize,
+            max_concurrent_uploads: number("IMGEST_MAX_CONCURRENT_UPLOADS", 32, 1, 100_000)?
+                as usize,
             max_attempts: number("IMGEST_JOB_MAX_ATTEMPTS", 4, 1, 100)? as u32,
             retry_base: Duration::from_millis(number("IMGEST_RETRY_BASE_MS", 1000, 0, 3_600_000)?),
             job_lease: Duration::from_secs(number("IMGEST_JOB_LEASE_SECS", 300, 1, 86_400)?),

@@ -26,7 +26,7 @@ pub async fn open(path: &Path) -> Result<SqlitePool, sqlx::Error> {
         .filename(path)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
+        .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10));
     let pool = SqlitePoolOptions::new()
@@ -225,18 +225,6 @@ pub async fn insert_upload(
     Ok(true)
 }
 
-/// Whether any image still refers to `key` (as its original or a variant).
-pub async fn key_in_use(pool: &SqlitePool, key: &str) -> Result<bool, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT EXISTS (SELECT 1 FROM images WHERE original_key = ?1) \
-             OR EXISTS (SELECT 1 FROM variants WHERE storage_key = ?1) AS used",
-    )
-    .bind(key)
-    .fetch_one(pool)
-    .await?;
-    Ok(row.get::<bool, _>("used"))
-}
-
 /// A job claimed by a worker.
 #[derive(Debug, Clone)]
 pub struct ClaimedJob {
@@ -276,11 +264,18 @@ pub async fn claim_job(
     .fetch_optional(pool)
     .await?;
     if let Some(r) = &row {
-        sqlx::query("UPDATE images SET status = 'processing', updated_at = ? WHERE id = ? AND status = 'queued'")
-            .bind(now)
-            .bind(r.get::<String, _>("image_id"))
-            .execute(pool)
-            .await?;
+        // Cosmetic (an image's status mirrors its job's): a failure here must not strand the
+        // job just claimed.
+        let marked = sqlx::query(
+            "UPDATE images SET status = 'processing', updated_at = ? WHERE id = ? AND status = 'queued'",
+        )
+        .bind(now)
+        .bind(r.get::<String, _>("image_id"))
+        .execute(pool)
+        .await;
+        if let Err(e) = marked {
+            tracing::warn!("marking an image processing: {e}");
+        }
     }
     Ok(row.map(|r| ClaimedJob {
         id: r.get("id"),
@@ -290,6 +285,24 @@ pub async fn claim_job(
         max_attempts: r.get("max_attempts"),
         lease_token: token,
     }))
+}
+
+/// Extends a claimed job's lease. `false` when the lease is no longer this worker's.
+pub async fn renew_lease(
+    pool: &SqlitePool,
+    job: &ClaimedJob,
+    lease: Duration,
+) -> Result<bool, sqlx::Error> {
+    let n = sqlx::query(
+        "UPDATE jobs SET lease_until = ? WHERE id = ? AND status = 'processing' AND lease_token = ?",
+    )
+    .bind(now_ms() + lease.as_millis() as i64)
+    .bind(&job.id)
+    .bind(&job.lease_token)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
 }
 
 /// Puts every job a previous run of this process left in `processing` back in the queue.
@@ -617,14 +630,18 @@ pub async fn variants_of(
         .collect())
 }
 
-/// Deletes an image of `user` with its variants and job. Returns the storage keys it used
-/// (the caller deletes those no other image uses), or none if there was no such image.
+/// Deletes an image of `user` with its variants and job, and records it in the audit log, in
+/// one transaction. Returns the storage keys it used (the caller deletes them), or none if
+/// there was no such image.
 pub async fn delete_image(
     pool: &SqlitePool,
     id: &str,
     user: &str,
+    client: Option<&str>,
 ) -> Result<Option<Vec<String>>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    // IMMEDIATE: this transaction reads before it writes, and a deferred one cannot upgrade
+    // its lock once another connection has committed (SQLITE_BUSY_SNAPSHOT).
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let original: Option<String> =
         sqlx::query_scalar("SELECT original_key FROM images WHERE id = ? AND user_id = ?")
             .bind(id)
@@ -645,6 +662,16 @@ pub async fn delete_image(
         .bind(id)
         .execute(&mut *tx)
         .await?;
+    sqlx::query(
+        "INSERT INTO audit_log (at, user_id, action, image_id, client, outcome, detail) \
+         VALUES (?, ?, 'delete', ?, ?, 'ok', NULL)",
+    )
+    .bind(now_ms())
+    .bind(user)
+    .bind(id)
+    .bind(client)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     keys.sort();
     keys.dedup();

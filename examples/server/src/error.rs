@@ -27,6 +27,7 @@ pub const SERVICE_CODES: &[&str] = &[
     "not_found",
     "payload_too_large",
     "rate_limited",
+    "unavailable",
 ];
 
 /// The HTTP status of a code: the one table of this binding.
@@ -44,6 +45,7 @@ pub fn status_for(code: &str) -> StatusCode {
         "forbidden" => StatusCode::FORBIDDEN,
         "not_found" => StatusCode::NOT_FOUND,
         "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
+        "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -139,7 +141,7 @@ mod tests {
             .iter()
             .map(|c| status_for(c).as_u16())
             .collect();
-        assert_eq!(service, [400, 401, 403, 404, 413, 429]);
+        assert_eq!(service, [400, 401, 403, 404, 413, 429, 503]);
     }
 
     #[test]

@@ -7,7 +7,6 @@ use imgest::{ErrorCode, Pipeline};
 
 use crate::AppState;
 use crate::db::{self, ClaimedJob, VariantRow};
-use crate::storage::VARIANT_PREFIX;
 
 /// Starts `config.workers` worker tasks.
 pub fn spawn_workers(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
@@ -45,20 +44,20 @@ enum Attempt {
     Permanent(ErrorCode, String),
 }
 
+/// The storage prefix of an image's variants: `variants/{image_id}/`, under which each variant
+/// has its content-addressed name. Keys are never shared between images, so deleting one image
+/// cannot take objects from another.
+pub fn variant_prefix(image_id: &str) -> String {
+    format!("variants/{image_id}/")
+}
+
 /// Runs one claimed job to its end (done, queued again, or failed).
 pub async fn run(state: &AppState, job: ClaimedJob) {
     let started = Instant::now();
     if job.attempt > job.max_attempts {
         // Only reachable when earlier attempts were cut off (the process stopped each time).
-        finish(
-            state,
-            &job,
-            Attempt::Permanent(
-                ErrorCode::Internal,
-                format!("gave up after {} interrupted attempts", job.max_attempts),
-            ),
-        )
-        .await;
+        let why = format!("gave up after {} interrupted attempts", job.max_attempts);
+        finish(state, &job, Attempt::Permanent(ErrorCode::Internal, why)).await;
         return;
     }
     let key = match db::original_key(&state.db, &job.image_id).await {
@@ -66,12 +65,8 @@ pub async fn run(state: &AppState, job: ClaimedJob) {
         // The image was deleted (its job row went with it).
         Ok(None) => return,
         Err(e) => {
-            finish(
-                state,
-                &job,
-                Attempt::Transient(ErrorCode::Internal, format!("database: {e}")),
-            )
-            .await;
+            let attempt = Attempt::Transient(ErrorCode::Internal, format!("database: {e}"));
+            finish(state, &job, attempt).await;
             return;
         }
     };
@@ -79,17 +74,31 @@ pub async fn run(state: &AppState, job: ClaimedJob) {
         return;
     };
     let st = state.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
+    let prefix = variant_prefix(&job.image_id);
+    let mut task = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        process(&st, &key)
-    })
-    .await
-    .unwrap_or_else(|join| {
-        Attempt::Permanent(
-            ErrorCode::Internal,
-            format!("the pipeline panicked: {join}"),
-        )
+        process(&st, &key, &prefix)
     });
+    // Keep the lease while the pipeline runs, however long it takes.
+    let mut heartbeat =
+        tokio::time::interval((state.config.job_lease / 3).max(Duration::from_millis(100)));
+    heartbeat.tick().await;
+    let outcome = loop {
+        tokio::select! {
+            joined = &mut task => {
+                break joined.unwrap_or_else(|join| {
+                    Attempt::Permanent(ErrorCode::Internal, format!("the pipeline panicked: {join}"))
+                });
+            }
+            _ = heartbeat.tick() => {
+                match db::renew_lease(&state.db, &job, state.config.job_lease).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(job = %job.id, "lost the lease of a running job"),
+                    Err(e) => tracing::warn!(job = %job.id, "renewing a lease: {e}"),
+                }
+            }
+        }
+    };
     if let Attempt::Done(..) = &outcome {
         state
             .metrics
@@ -102,22 +111,18 @@ pub async fn run(state: &AppState, job: ClaimedJob) {
             match db::complete_job(&state.db, &job, &variants, &result, ms).await {
                 Ok(true) => state.metrics.job("done"),
                 Ok(false) => {
-                    // The lease was lost (or the image deleted): leave no orphans behind.
+                    // The lease was lost. If the image was deleted meanwhile, its objects go
+                    // too; otherwise the worker that holds the job now writes the same keys.
                     tracing::warn!(job = %job.id, "finished a job no longer leased to this worker");
-                    crate::api::delete_unused(
-                        state,
-                        variants.into_iter().map(|v| v.storage_key).collect(),
-                    )
-                    .await;
+                    if let Ok(None) = db::original_key(&state.db, &job.image_id).await {
+                        let keys = variants.into_iter().map(|v| v.storage_key).collect();
+                        crate::api::delete_keys(state, keys).await;
+                    }
                 }
                 Err(e) => {
                     tracing::error!(job = %job.id, "recording a finished job: {e}");
-                    finish(
-                        state,
-                        &job,
-                        Attempt::Transient(ErrorCode::Internal, format!("database: {e}")),
-                    )
-                    .await;
+                    let attempt = Attempt::Transient(ErrorCode::Internal, format!("database: {e}"));
+                    finish(state, &job, attempt).await;
                 }
             }
         }
@@ -126,7 +131,7 @@ pub async fn run(state: &AppState, job: ClaimedJob) {
 }
 
 async fn finish(state: &AppState, job: &ClaimedJob, attempt: Attempt) {
-    let (code, message, retry) = match attempt {
+    let (code, detail, retry) = match attempt {
         Attempt::Done(..) => return,
         Attempt::Transient(code, msg) if job.attempt < job.max_attempts => {
             let delay = state
@@ -140,14 +145,21 @@ async fn finish(state: &AppState, job: &ClaimedJob, attempt: Attempt) {
     state
         .metrics
         .job(if retry.is_some() { "retried" } else { "failed" });
-    tracing::info!(job = %job.id, attempt = job.attempt, code = code.as_str(), retry = ?retry, "{message}");
+    tracing::info!(job = %job.id, attempt = job.attempt, code = code.as_str(), retry = ?retry, "{detail}");
+    // What the owner (and the dashboard) sees: the input's problem, or a fixed line for the
+    // service's own trouble, whose details (keys, endpoints, SQL) stay in the log.
+    let message = match code {
+        ErrorCode::Storage => "storage unavailable".to_string(),
+        ErrorCode::Internal | ErrorCode::EncodeFailed => "internal error".to_string(),
+        _ => detail,
+    };
     if let Err(e) = db::fail_job(&state.db, job, code.as_str(), &message, retry).await {
         // The lease runs out and another worker takes the job again.
         tracing::error!(job = %job.id, "recording a failed attempt: {e}");
     }
 }
 
-fn process(state: &AppState, key: &str) -> Attempt {
+fn process(state: &AppState, key: &str, prefix: &str) -> Attempt {
     let storage: &dyn imgest::storage::Storage = &*state.storage;
     let input = match storage.get(key) {
         Ok(Some(bytes)) => bytes,
@@ -166,7 +178,7 @@ fn process(state: &AppState, key: &str) -> Attempt {
         }
         Err(e) => return Attempt::Permanent(e.code(), e.to_string()),
     };
-    let stored = match imgest::storage::store_output(storage, &output, VARIANT_PREFIX) {
+    let stored = match imgest::storage::store_output(storage, &output, prefix) {
         Ok(stored) => stored,
         Err(e) => return Attempt::Transient(e.code(), e.to_string()),
     };

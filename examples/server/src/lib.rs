@@ -47,6 +47,8 @@ pub struct Inner {
     pub options: imgest::Options,
     /// Bounds the CPU work running at once (one permit per worker).
     pub cpu: Arc<Semaphore>,
+    /// Bounds the upload bodies held in memory at once.
+    pub upload_slots: Arc<Semaphore>,
     /// Wakes an idle worker when a job is queued.
     pub wake: Notify,
     /// Prometheus metrics.
@@ -82,6 +84,7 @@ impl AppState {
         options.validate().map_err(|e| e.to_string())?;
         Ok(AppState(Arc::new(Inner {
             cpu: Arc::new(Semaphore::new(config.workers)),
+            upload_slots: Arc::new(Semaphore::new(config.max_concurrent_uploads)),
             config,
             db,
             storage,
@@ -129,9 +132,11 @@ pub fn app(state: AppState) -> Router {
     let v1 = Router::new()
         .route(
             "/images",
-            get(api::list_images)
-                .post(api::upload)
-                .layer(DefaultBodyLimit::max(upload_limit)),
+            get(api::list_images).post(api::upload).layer((
+                DefaultBodyLimit::max(upload_limit),
+                // A slow sender cannot hold an upload slot forever.
+                tower_http::timeout::RequestBodyTimeoutLayer::new(Duration::from_secs(120)),
+            )),
         )
         .route(
             "/images/{id}",

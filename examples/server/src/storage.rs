@@ -28,10 +28,7 @@ pub fn open(backend: &StorageBackend) -> Result<Arc<dyn Storage>, String> {
     }
 }
 
-/// The key of an uploaded original: `originals/{sha[0..2]}/{sha}`, content-addressed.
-pub fn original_key(sha256: &str) -> String {
-    format!("originals/{}/{sha256}", &sha256[..2])
+/// The key of an uploaded original: `originals/{image_id}`. Never shared between images.
+pub fn original_key(image_id: &str) -> String {
+    format!("originals/{image_id}")
 }
-
-/// Where variants go, content-addressed (see [`imgest::storage::variant_key`]).
-pub const VARIANT_PREFIX: &str = "variants/";

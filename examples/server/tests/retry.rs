@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use imgest::storage::{MemoryStorage, Storage};
 use imgest_server::{AppState, Config, db, jobs};
 
-/// Fails the first `fail` puts of variants.
+/// Fails the first `fail` puts of variants; every get takes `slow`.
 struct Flaky {
     inner: MemoryStorage,
     fail: usize,
     puts: AtomicUsize,
+    slow: Duration,
 }
 
 impl Storage for Flaky {
@@ -27,6 +28,7 @@ impl Storage for Flaky {
         self.inner.put(key, bytes, content_type)
     }
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, imgest::Error> {
+        std::thread::sleep(self.slow);
         self.inner.get(key)
     }
     fn delete(&self, key: &str) -> Result<bool, imgest::Error> {
@@ -47,6 +49,14 @@ fn png(w: u32, h: u32) -> Vec<u8> {
 }
 
 async fn run_with_failures(fail: usize) -> (db::JobView, Arc<Flaky>, AppState) {
+    run_with(fail, Duration::ZERO, &[]).await
+}
+
+async fn run_with(
+    fail: usize,
+    slow: Duration,
+    extra: &[(&'static str, &str)],
+) -> (db::JobView, Arc<Flaky>, AppState) {
     let dir = tempfile::tempdir().unwrap();
     let env: HashMap<&str, String> = [
         ("JWT_SECRET_KEY", "retry-test-secret-0123456789".to_string()),
@@ -58,12 +68,14 @@ async fn run_with_failures(fail: usize) -> (db::JobView, Arc<Flaky>, AppState) {
         ("IMGEST_WORKERS", "1".to_string()),
     ]
     .into_iter()
+    .chain(extra.iter().map(|(k, v)| (*k, v.to_string())))
     .collect();
     let config = Config::from_env(|k| env.get(k).cloned(), None).unwrap();
     let storage = Arc::new(Flaky {
         inner: MemoryStorage::new(),
         fail,
         puts: AtomicUsize::new(0),
+        slow,
     });
     let state = AppState::new(config, Some(storage.clone() as Arc<dyn Storage>))
         .await
@@ -145,4 +157,22 @@ async fn persistent_failures_fail_after_four_attempts_leaving_nothing() {
         .unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].detail.as_deref(), Some("storage"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_job_keeps_its_lease() {
+    // The lease is 1 s and reading the original takes 2.5 s: without renewal a second worker
+    // would take the job over and it would run twice.
+    let (job, _, state) = run_with(
+        0,
+        Duration::from_millis(2500),
+        &[("IMGEST_JOB_LEASE_SECS", "1"), ("IMGEST_WORKERS", "2")],
+    )
+    .await;
+    assert_eq!((job.status.as_str(), job.attempts), ("done", 1), "{job:?}");
+    let metrics = state.metrics.render();
+    assert!(
+        metrics.contains("imgest_job_attempts_total{outcome=\"done\"} 1"),
+        "{metrics}"
+    );
 }

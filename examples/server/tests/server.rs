@@ -76,9 +76,13 @@ fn check_variants(s: &Server, token: &str, image: &Value) -> Vec<(String, (u32, 
 fn upload_process_fetch_delete() {
     let s = Server::start(&[]);
     let token = s.token("alice");
-    let accepted = upload_ok(&s, &token, "gradient.png", png(2000, 1000));
+    let r = s.upload(&token, "gradient.png", png(2000, 1000));
+    assert_eq!(r.status(), 202);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let accepted: Value = r.json().unwrap();
     let job_id = accepted["job_id"].as_str().unwrap();
     assert_eq!(accepted["status_url"], format!("/api/v1/jobs/{job_id}"));
+    assert_eq!(location, format!("/api/v1/jobs/{job_id}"));
     let job = s.wait_job(&token, job_id, JOB_TIMEOUT);
     assert_eq!(job["status"], "done", "{job}");
     assert_eq!(job["attempts"], 1);
@@ -131,6 +135,68 @@ fn upload_process_fetch_delete() {
     let stats = s.stats();
     assert_eq!(stats["storage"]["total_images"], 0);
     assert_eq!(stats["storage"]["total_bytes"], 0);
+}
+
+#[test]
+fn same_bytes_from_two_users_stay_independent() {
+    let s = Server::start(&[]);
+    let (alice, bob) = (s.token("alice"), s.token("bob"));
+    let bytes = png(900, 600);
+    let a = upload_ok(&s, &alice, "same.png", bytes.clone());
+    let b = upload_ok(&s, &bob, "same.png", bytes);
+    for (t, j) in [(&alice, &a), (&bob, &b)] {
+        let job = s.wait_job(t, j["job_id"].as_str().unwrap(), JOB_TIMEOUT);
+        assert_eq!(job["status"], "done");
+    }
+    let r = s
+        .client
+        .delete(s.url(&format!(
+            "/api/v1/images/{}",
+            a["image_id"].as_str().unwrap()
+        )))
+        .bearer_auth(&alice)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    // Bob's image keeps every object.
+    let image = s.json(
+        &bob,
+        &format!("/api/v1/images/{}", b["image_id"].as_str().unwrap()),
+    );
+    assert_eq!(check_variants(&s, &bob, &image).len(), 4);
+    assert_eq!(s.stored_files().len(), 4, "{:?}", s.stored_files());
+}
+
+#[test]
+fn malformed_requests_get_json_errors() {
+    let s = Server::start(&[]);
+    let token = s.token("gina");
+    for path in ["/api/v1/images?page=-1", "/api/v1/images?per_page=lots"] {
+        assert_eq!(
+            error_code(s.get(&token, path)),
+            (400, "bad_request".to_string()),
+            "{path}"
+        );
+    }
+    let r = s
+        .client
+        .post(s.url("/api/v1/images"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .unwrap();
+    assert_eq!(error_code(r), (400, "bad_request".to_string()));
+    let form = reqwest::blocking::multipart::Form::new().text("other", "x");
+    let r = s
+        .client
+        .post(s.url("/api/v1/images"))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .unwrap();
+    assert_eq!(error_code(r), (400, "bad_request".to_string()));
+    assert_eq!(s.stored_files(), Vec::<String>::new());
 }
 
 #[test]
@@ -519,6 +585,8 @@ fn limits_and_lies() {
         4,
         "{outcomes:?}"
     );
+    // Nothing of the refused uploads is stored: the bomb's original is the only object.
+    assert_eq!(s.stored_files().len(), 1, "{:?}", s.stored_files());
 }
 
 fn crc32(bytes: &[u8]) -> u32 {
