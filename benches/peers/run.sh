@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Runs imgest (npm and Python packages) side by side with the peers of the shared benchmark harness (sharp, pyvips, Pillow,
-# wasm-vips, jSquash, ...): installs the packed npm package next to the harness's npm peers,
-# registers imgest's runners and hands the rest of the arguments to the harness.
+# Runs imgest (the Rust library in-process, the npm and Python packages) side by side with the peers of the shared
+# benchmark harness (sharp, pyvips, Pillow, wasm-vips, jSquash, ...): builds the native runner (imgest-rs), installs the
+# packed npm package next to the harness's npm peers and the Python package into its venv, registers imgest's
+# runners and hands the rest of the arguments to the harness.
 #
 #   benches/peers/run.sh [--harness DIR] [harness args]
 #   benches/peers/run.sh --peers imgest-npm,jsquash,wasm-vips,sharp --rounds 3
 #   benches/peers/run.sh --peers imgest-py,pyvips,pillow,sharp --rounds 3
+#   benches/peers/run.sh --peers imgest-rs,sharp,pyvips,pillow --rounds 3
 #
 # DIR defaults to $IMGEST_PEERS or ../shared/bench/peers beside the repository. The harness writes
 # its results and RESULTS.md under $BENCH_HOME (see its README); copy the table into
@@ -35,12 +37,19 @@ if [ "${IMGEST_SKIP_BUILD:-0}" != 1 ] || ! "$BENCH_HOME/venv/bin/python" -c 'imp
 fi
 export IMGEST_HARNESS="$harness"
 
+# The Rust library itself, in-process (crate imgest-benches).
+if [ "${IMGEST_SKIP_BUILD:-0}" != 1 ] || [ ! -x "${CARGO_TARGET_DIR:-$root/target}/release/imgest-peer-runner" ]; then
+  (cd "$root" && cargo build --release --locked -q -p imgest-benches --bin imgest-peer-runner)
+fi
+runner_bin="${CARGO_TARGET_DIR:-$root/target}/release/imgest-peer-runner"
+
 cat > "$BENCH_HOME/imgest-peers.json" <<JSON
 {"peers": [
   {"name": "imgest-npm", "kind": "npm, WASM (Rust + libwebp), 1 thread", "cmd": ["node", "{node}/runners/imgest_npm.mjs"],
    "wasm": ["{node}/node_modules/imgest/imgest_wasm_bg.wasm"]},
   {"name": "imgest-py", "kind": "PyPI, Rust (pyo3), variants in parallel", "cmd": ["{venv}/bin/python", "$root/benches/peers/imgest_py.py"],
-   "wasm": []}
+   "wasm": []},
+  {"name": "imgest-rs", "kind": "Rust, in-process, variants in parallel", "cmd": ["$runner_bin"], "wasm": []}
 ]}
 JSON
 exec "$harness/run.sh" bench --extra-peers "$BENCH_HOME/imgest-peers.json" "$@"
