@@ -32,6 +32,18 @@ pub enum Format {
 }
 
 impl Format {
+    /// The MIME type (`"image/jpeg"`).
+    pub const fn mime_type(self) -> &'static str {
+        match self {
+            Format::Jpeg => "image/jpeg",
+            Format::Png => "image/png",
+            Format::Gif => "image/gif",
+            Format::Webp => "image/webp",
+            Format::Bmp => "image/bmp",
+            Format::Tiff => "image/tiff",
+        }
+    }
+
     /// Lower-case name (`"jpeg"`).
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -212,8 +212,7 @@ pub async fn upload(
         let key = crate::storage::original_key(&image_id);
         let storage = state.storage.clone();
         let (k, len) = (key.clone(), data.len());
-        let content_type = format!("image/{}", format.as_str());
-        run_blocking(move || storage.put(&k, &data, &content_type)).await??;
+        run_blocking(move || storage.put(&k, &data, format.mime_type())).await??;
         let recorded = db::insert_upload(
             &state.db,
             &NewImage {
@@ -429,13 +428,13 @@ pub async fn get_variant(
                 format!("{} is missing from storage", variant.storage_key),
             )
         })?;
-    let content_type = format!("image/{}", variant.format);
     Ok((
         StatusCode::OK,
         [
             (
                 header::CONTENT_TYPE,
-                HeaderValue::from_str(&content_type).map_err(|e| ApiError::internal("type", e))?,
+                HeaderValue::from_str(&variant.content_type)
+                    .map_err(|e| ApiError::internal("type", e))?,
             ),
             (header::ETAG, etag_value),
             (header::CACHE_CONTROL, cache),

@@ -343,6 +343,9 @@ pub struct VariantRow {
     /// Its storage key.
     #[serde(skip)]
     pub storage_key: String,
+    /// Its MIME type, as stored.
+    #[serde(skip)]
+    pub content_type: String,
     /// Width in pixels.
     pub width: i64,
     /// Height in pixels.
@@ -387,12 +390,13 @@ pub async fn complete_job(
         .await?;
     for v in variants {
         sqlx::query(
-            "INSERT INTO variants (image_id, name, storage_key, width, height, format, bytes, sha256) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO variants (image_id, name, storage_key, content_type, width, height, format, \
+             bytes, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&job.image_id)
         .bind(&v.name)
         .bind(&v.storage_key)
+        .bind(&v.content_type)
         .bind(v.width)
         .bind(v.height)
         .bind(&v.format)
@@ -502,15 +506,21 @@ pub async fn job_for_user(
     id: &str,
     user: &str,
 ) -> Result<Option<JobView>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT id, image_id, status, attempts, max_attempts, error_code, error_message, created_at, \
-         started_at, finished_at, processing_ms FROM jobs WHERE id = ? AND user_id = ?",
-    )
+    let row = sqlx::query(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE id = ? AND user_id = ?"
+    ))
     .bind(id)
     .bind(user)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|r| JobView {
+    Ok(row.as_ref().map(job_view))
+}
+
+const JOB_COLUMNS: &str = "id, image_id, status, attempts, max_attempts, error_code, \
+    error_message, created_at, started_at, finished_at, processing_ms";
+
+fn job_view(r: &sqlx::sqlite::SqliteRow) -> JobView {
+    JobView {
         id: r.get("id"),
         image_id: r.get("image_id"),
         status: r.get("status"),
@@ -522,7 +532,7 @@ pub async fn job_for_user(
         started_at: r.get("started_at"),
         finished_at: r.get("finished_at"),
         processing_ms: r.get("processing_ms"),
-    }))
+    }
 }
 
 /// An image row.
@@ -610,7 +620,7 @@ pub async fn variants_of(
     image_id: &str,
 ) -> Result<Vec<VariantRow>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT name, storage_key, width, height, format, bytes, sha256 FROM variants \
+        "SELECT name, storage_key, content_type, width, height, format, bytes, sha256 FROM variants \
          WHERE image_id = ? ORDER BY rowid",
     )
     .bind(image_id)
@@ -621,6 +631,7 @@ pub async fn variants_of(
         .map(|r| VariantRow {
             name: r.get("name"),
             storage_key: r.get("storage_key"),
+            content_type: r.get("content_type"),
             width: r.get("width"),
             height: r.get("height"),
             format: r.get("format"),
@@ -762,27 +773,13 @@ pub async fn activity(
             slot.2 += r.get::<i64, _>("failed");
         }
     }
-    let failures = sqlx::query(
-        "SELECT id, image_id, status, attempts, max_attempts, error_code, error_message, created_at, \
-         started_at, finished_at, processing_ms FROM jobs WHERE status = 'failed' \
-         ORDER BY finished_at DESC LIMIT 10",
-    )
+    let failures = sqlx::query(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'failed' ORDER BY finished_at DESC LIMIT 10"
+    ))
     .fetch_all(pool)
     .await?
-    .into_iter()
-    .map(|r| JobView {
-        id: r.get("id"),
-        image_id: r.get("image_id"),
-        status: r.get("status"),
-        attempts: r.get("attempts"),
-        max_attempts: r.get("max_attempts"),
-        error_code: r.get("error_code"),
-        error_message: r.get("error_message"),
-        created_at: r.get("created_at"),
-        started_at: r.get("started_at"),
-        finished_at: r.get("finished_at"),
-        processing_ms: r.get("processing_ms"),
-    })
+    .iter()
+    .map(job_view)
     .collect();
     Ok((buckets, failures))
 }

@@ -189,6 +189,7 @@ fn process(state: &AppState, key: &str, prefix: &str) -> Attempt {
         .map(|(v, s)| VariantRow {
             name: v.name.clone(),
             storage_key: s.key,
+            content_type: s.content_type.to_string(),
             width: i64::from(v.width),
             height: i64::from(v.height),
             format: v.format.as_str().to_string(),
