@@ -27,4 +27,4 @@ await runPeer('imgest-npm', {
   thumb(buf) {
     return { outputs: bytes(processSync(buf, THUMB)) };
   },
-}, { lib_version: `imgest ${version()}`, threads: '1 (wasm32, no SIMD)' });
+}, { lib_version: `imgest ${version()}`, threads: '1 (wasm32 + SIMD)' });

@@ -28,6 +28,11 @@ export function _setDefaultSource(fn) {
 export function init(source) {
   if (!ready) {
     ready = (async () => {
+      if (!simdSupported()) {
+        throw new Error(
+          'imgest: this runtime lacks WebAssembly SIMD (needs Chrome 91, Firefox 89, Safari 16.4, Node 16.4 or later)',
+        );
+      }
       const moduleOrPath = source ?? (await defaultSource());
       await initWasm({ module_or_path: await moduleOrPath });
       initialized = true;
@@ -37,6 +42,21 @@ export function init(source) {
     });
   }
   return ready;
+}
+
+// A module whose one function uses SIMD instructions (i8x16.splat, i8x16.popcnt): it validates
+// only where WebAssembly SIMD is supported.
+const SIMD_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15,
+  253, 98, 11,
+]);
+
+function simdSupported() {
+  try {
+    return WebAssembly.validate(SIMD_PROBE);
+  } catch {
+    return false;
+  }
 }
 
 function toBytes(input) {
