@@ -39,6 +39,12 @@ export interface Limits {
    */
   max_height?: number;
   /**
+   * Largest accepted ICC profile, in bytes after decompression (PNG `iCCP` is inflated with
+   * this bound before decoding, so a zlib bomb in the profile costs nothing). Default:
+   * `8388608` (8 MiB; the largest printer profiles are 2–5 MB).
+   */
+  max_icc_bytes?: number;
+  /**
    * Largest accepted input, in bytes. Default: `52428800` (50 MiB).
    */
   max_input_bytes?: number;
@@ -47,6 +53,13 @@ export interface Limits {
    * Default: `50000000` (50 megapixels).
    */
   max_pixels?: number;
+  /**
+   * Most scans accepted in a JPEG (counted in the file before decoding). Every progressive
+   * scan is a pass over the whole image, so a small file with thousands of scans would cost
+   * minutes of CPU. Default: `100` (real progressive JPEGs have about 10; the full-size JPEG
+   * decoder refuses more than 100 in any case).
+   */
+  max_scans?: number;
   /**
    * Largest accepted width in pixels. Default: `16384`.
    */

@@ -105,6 +105,8 @@ pub struct ContainerInfo {
     pub jpeg_sof: Option<(u8, u8)>,
     /// JPEG: an Adobe APP14 segment precedes the frame (its CMYK/YCCK data is inverted).
     pub jpeg_adobe: bool,
+    /// JPEG: start-of-scan markers of the first image ([`scan`] only; 0 for other formats).
+    pub jpeg_scans: u32,
     /// TIFF: the first IFD's Compression tag (259).
     pub tiff_compression: Option<u16>,
     /// Bytes that follow the logical end of the image: JPEG after the EOI that
@@ -844,6 +846,7 @@ fn walk_jpeg(b: &[u8], mode: Mode, info: &mut ContainerInfo) -> Res {
             if !full {
                 break Err(HeaderError::Malformed("JPEG scan before the frame header"));
             }
+            info.jpeg_scans = info.jpeg_scans.saturating_add(1);
             match skip_entropy(b, seg_end) {
                 Some(p) => {
                     pos = p;

@@ -26,6 +26,10 @@ pub enum LimitKind {
     Frames,
     /// Decoding would allocate more than `max_alloc_bytes`.
     Alloc,
+    /// A JPEG has more scans than `max_scans` (each progressive scan is a pass over the image).
+    Scans,
+    /// The embedded ICC profile (decompressed) is larger than `max_icc_bytes`.
+    IccBytes,
 }
 
 impl LimitKind {
@@ -38,6 +42,8 @@ impl LimitKind {
             LimitKind::Height => "height",
             LimitKind::Frames => "frames",
             LimitKind::Alloc => "alloc_bytes",
+            LimitKind::Scans => "scans",
+            LimitKind::IccBytes => "icc_bytes",
         }
     }
 }

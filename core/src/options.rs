@@ -172,6 +172,15 @@ pub struct Limits {
     pub max_frames: u32,
     /// Largest single allocation the decoders may make, in bytes. Default: `536870912` (512 MiB).
     pub max_alloc_bytes: u64,
+    /// Most scans accepted in a JPEG (counted in the file before decoding). Every progressive
+    /// scan is a pass over the whole image, so a small file with thousands of scans would cost
+    /// minutes of CPU. Default: `100` (real progressive JPEGs have about 10; the full-size JPEG
+    /// decoder refuses more than 100 in any case).
+    pub max_scans: u32,
+    /// Largest accepted ICC profile, in bytes after decompression (PNG `iCCP` is inflated with
+    /// this bound before decoding, so a zlib bomb in the profile costs nothing). Default:
+    /// `8388608` (8 MiB; the largest printer profiles are 2–5 MB).
+    pub max_icc_bytes: u64,
 }
 
 impl Default for Limits {
@@ -183,6 +192,8 @@ impl Default for Limits {
             max_height: 16384,
             max_frames: 1000,
             max_alloc_bytes: 512 * 1024 * 1024,
+            max_scans: 100,
+            max_icc_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -197,6 +208,8 @@ impl Limits {
             max_height: u32::MAX,
             max_frames: u32::MAX,
             max_alloc_bytes: u64::MAX,
+            max_scans: u32::MAX,
+            max_icc_bytes: u64::MAX,
         }
     }
 
@@ -228,6 +241,18 @@ impl Limits {
     /// Sets `max_alloc_bytes`.
     pub fn with_max_alloc_bytes(mut self, v: u64) -> Limits {
         self.max_alloc_bytes = v;
+        self
+    }
+
+    /// Sets `max_scans`.
+    pub fn with_max_scans(mut self, v: u32) -> Limits {
+        self.max_scans = v;
+        self
+    }
+
+    /// Sets `max_icc_bytes`.
+    pub fn with_max_icc_bytes(mut self, v: u64) -> Limits {
+        self.max_icc_bytes = v;
         self
     }
 }
@@ -352,6 +377,8 @@ impl Options {
             ("limits.max_height", l.max_height == 0),
             ("limits.max_frames", l.max_frames == 0),
             ("limits.max_alloc_bytes", l.max_alloc_bytes == 0),
+            ("limits.max_scans", l.max_scans == 0),
+            ("limits.max_icc_bytes", l.max_icc_bytes == 0),
         ] {
             if zero {
                 return Err(Error::invalid(field, "must be at least 1"));

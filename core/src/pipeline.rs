@@ -8,8 +8,8 @@ use crate::container;
 use crate::decode;
 use crate::dominant;
 use crate::encode::{self, WEBP_MAX_DIMENSION};
-use crate::error::Error;
-use crate::options::{Options, OutputFormat, Variant};
+use crate::error::{Error, LimitKind};
+use crate::options::{Limits, Options, OutputFormat, Variant};
 use crate::orient;
 use crate::output::{Color, MetadataFound, Output, PaletteColor, SourceReport, VariantOutput};
 use crate::placeholder;
@@ -69,6 +69,7 @@ impl Pipeline {
         let checked = validate::check(input, limits)?;
         let format = checked.format;
         let info = container::scan(input, format.kind(), limits.max_frames);
+        check_scans_and_icc(&info, limits)?;
         let orientation = info
             .orientation
             .filter(|o| (1..=8).contains(o))
@@ -247,4 +248,39 @@ fn hex(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
     }
     s
+}
+
+/// Limits that need the whole-file walk: the JPEG scan count, and the ICC profile's size (a PNG
+/// `iCCP` is inflated here with the limit as its bound, before the PNG decoder inflates it
+/// without one but `max_alloc_bytes`).
+fn check_scans_and_icc(info: &container::ContainerInfo, limits: &Limits) -> Result<(), Error> {
+    if info.jpeg_scans > limits.max_scans {
+        return Err(Error::limit_exceeded(
+            LimitKind::Scans,
+            info.jpeg_scans.into(),
+            limits.max_scans.into(),
+        ));
+    }
+    let Some(icc) = &info.icc else { return Ok(()) };
+    let cap = usize::try_from(limits.max_icc_bytes).unwrap_or(usize::MAX);
+    let size = if info.icc_compressed {
+        match fdeflate::decompress_to_vec_bounded(icc, cap) {
+            Ok(profile) => profile.len() as u64,
+            Err(fdeflate::BoundedDecompressionError::OutputTooLarge { .. }) => {
+                limits.max_icc_bytes.saturating_add(1)
+            }
+            // A corrupt stream: the PNG decoder ignores the profile.
+            Err(_) => 0,
+        }
+    } else {
+        icc.len() as u64
+    };
+    if size > limits.max_icc_bytes {
+        return Err(Error::limit_exceeded(
+            LimitKind::IccBytes,
+            size,
+            limits.max_icc_bytes,
+        ));
+    }
+    Ok(())
 }

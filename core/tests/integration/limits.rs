@@ -104,3 +104,54 @@ fn bomb_headers_are_rejected_before_decoding() {
     let err = run(&fixtures::png_header_only(16000, 16000), Limits::default()).unwrap_err();
     assert_eq!(err.limit(), Some(LimitKind::Pixels));
 }
+
+/// `jpeg` with its one scan (SOS up to EOI) repeated `n` times.
+fn with_scans(jpeg: &[u8], n: usize) -> Vec<u8> {
+    let sos = jpeg.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+    let eoi = jpeg.len() - 2;
+    assert_eq!(&jpeg[eoi..], [0xFF, 0xD9]);
+    let mut out = jpeg[..sos].to_vec();
+    for _ in 0..n {
+        out.extend_from_slice(&jpeg[sos..eoi]);
+    }
+    out.extend_from_slice(&jpeg[eoi..]);
+    out
+}
+
+#[test]
+fn jpeg_scans_are_counted_before_decoding() {
+    // Every progressive scan is a pass over the whole image: thousands of tiny scans in a small
+    // file would cost minutes of CPU (the shrink-on-load decoder has no limit of its own).
+    let jpeg = fixtures::jpeg(&fixtures::gradient(64, 48), None, None);
+    run(&jpeg, Limits::default().with_max_scans(1)).unwrap();
+    let err = run(&with_scans(&jpeg, 2), Limits::default().with_max_scans(1)).unwrap_err();
+    assert_eq!(err.limit(), Some(LimitKind::Scans), "{err}");
+    let many = with_scans(&jpeg, 5000);
+    let err = run(&many, Limits::default()).unwrap_err();
+    assert_eq!(err.limit(), Some(LimitKind::Scans), "{err}");
+    assert!(err.to_string().contains("5000"), "{err}");
+    // The same through the shrink-on-load path (a 16-px variant of a 64-px image).
+    let small = Options::default().with_variants(vec![imgest::Variant::fit("t", 16)]);
+    let err = process(&many, &small).unwrap_err();
+    assert_eq!(err.limit(), Some(LimitKind::Scans), "{err}");
+}
+
+#[test]
+fn icc_profiles_are_bounded_before_inflating() {
+    let img = fixtures::gradient(32, 32);
+    // 9 MiB of zeros compress to a few KB in the PNG's iCCP chunk.
+    let png = fixtures::png_rgb(&img, None, Some(vec![0; 9 << 20]));
+    assert!(png.len() < 100_000, "{}", png.len());
+    let err = run(&png, Limits::default()).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::LimitExceeded, "{err}");
+    assert_eq!(err.limit(), Some(LimitKind::IccBytes), "{err}");
+    assert!(err.to_string().contains("8388608"), "{err}");
+    // Under a higher limit the (meaningless, all-zero) profile is ignored and the image decodes.
+    let out = run(&png, Limits::default().with_max_icc_bytes(16 << 20)).unwrap();
+    assert_eq!((out.source.width, out.source.height), (32, 32));
+    // Stored (uncompressed) profiles count too: WebP ICCP.
+    let webp = fixtures::webp_lossless(&img, None, Some(vec![7; 5000]));
+    let err = run(&webp, Limits::default().with_max_icc_bytes(4999)).unwrap_err();
+    assert_eq!(err.limit(), Some(LimitKind::IccBytes), "{err}");
+    run(&webp, Limits::default().with_max_icc_bytes(5000)).unwrap();
+}
