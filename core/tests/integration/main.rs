@@ -3,6 +3,7 @@
 mod api;
 mod corpus;
 mod fixtures;
+mod leak;
 mod limits;
 mod props;
 mod webp_chunks;
