@@ -336,7 +336,8 @@ pub fn check_dimensions(width: u32, height: u32, limits: &Limits) -> Result<(), 
             limits.max_pixels,
         ));
     }
-    // Decoded RGBA8 plus one working copy must fit the allocation budget.
+    // The decoded image as RGBA8 (one allocation) must fit the per-allocation budget; decoders
+    // check their real buffer (16-bit or float samples: 8-16 bytes per pixel) against it too.
     let bytes = pixels.saturating_mul(4);
     if bytes > limits.max_alloc_bytes {
         return Err(Error::limit_exceeded(
