@@ -29,6 +29,12 @@ use std::time::{Duration, Instant};
 use imgest::{ErrorCode, LimitKind, Limits, Options};
 use serde_json::{Value, json};
 
+#[path = "integration/fixtures.rs"]
+#[allow(dead_code)] // shared with the integration tests, which use the rest
+mod fixtures;
+
+use fixtures::{contains, corpus_dir, hex, png_chunk, riff_chunk};
+
 const CASE_ENV: &str = "IMGEST_BOMB_CASE";
 const INPUT_ENV: &str = "IMGEST_BOMB_INPUT";
 /// Comma-separated hex strings that must not appear in any output.
@@ -384,28 +390,6 @@ fn linux_or_skip() -> bool {
 // The corpus bombs
 // ---------------------------------------------------------------------------
 
-/// As in `integration/corpus.rs`.
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("IMGEST_CORPUS") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"),
-    };
-    if dir.join("EXPECTED.json").is_file() {
-        return Some(dir);
-    }
-    let required = std::env::var("IMGEST_REQUIRE_CORPUS").is_ok_and(|v| v == "1");
-    assert!(
-        !required,
-        "IMGEST_REQUIRE_CORPUS=1 but no corpus at {} (set IMGEST_CORPUS)",
-        dir.display()
-    );
-    eprintln!(
-        "SKIPPED: corpus tests need {} (or IMGEST_CORPUS); it is not in this checkout",
-        dir.join("EXPECTED.json").display()
-    );
-    None
-}
-
 const CORPUS_BOMBS: [&str; 4] = [
     // 44-byte GIF declaring 65535×66601.
     "bad/decompression_bomb.gif",
@@ -636,30 +620,6 @@ fn crafted_bombs() {
 // Builders of the crafted inputs
 // ---------------------------------------------------------------------------
 
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-fn png_chunk(png: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    png.extend_from_slice(&u32::try_from(data.len()).unwrap().to_be_bytes());
-    let start = png.len();
-    png.extend_from_slice(kind);
-    png.extend_from_slice(data);
-    let crc = crc32(&png[start..]);
-    png.extend_from_slice(&crc.to_be_bytes());
-}
-
 /// A 1×1 RGB PNG whose `iCCP` profile inflates to 100 MiB of zeros.
 fn png_iccp_bomb() -> Vec<u8> {
     let mut png = Vec::new();
@@ -672,20 +632,8 @@ fn png_iccp_bomb() -> Vec<u8> {
 
 /// An 8×8 baseline JPEG with its one scan (SOS up to EOI) repeated 20000 times.
 fn jpeg_many_scans() -> Vec<u8> {
-    let mut jpeg = Vec::new();
     let img = image::RgbImage::from_pixel(8, 8, image::Rgb([200, 100, 50]));
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
-        .encode_image(&img)
-        .unwrap();
-    let sos = jpeg.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
-    let eoi = jpeg.len() - 2;
-    assert_eq!(jpeg[eoi..], [0xFF, 0xD9]);
-    let mut out = jpeg[..sos].to_vec();
-    for _ in 0..20000 {
-        out.extend_from_slice(&jpeg[sos..eoi]);
-    }
-    out.extend_from_slice(&jpeg[eoi..]);
-    out
+    fixtures::with_scans(&fixtures::jpeg(&img, None, None), 20000)
 }
 
 /// An animated GIF of 5000 1×1 frames.
@@ -742,7 +690,9 @@ fn vp8l_bitstream(w: u32, h: u32) -> Vec<u8> {
     let bits = (w - 1) | ((h - 1) << 14); // no alpha hint, version 0
     data.extend_from_slice(&bits.to_le_bytes());
     data.extend_from_slice(&[0; 64]);
-    riff_chunk(b"VP8L", &data)
+    let mut chunk = Vec::new();
+    riff_chunk(&mut chunk, b"VP8L", &data);
+    chunk
 }
 
 /// The `VP8 ` chunk of a lossy key frame declaring `w`×`h`, and some filler.
@@ -755,17 +705,9 @@ fn vp8_bitstream(w: u16, h: u16) -> Vec<u8> {
     data.extend_from_slice(&w.to_le_bytes());
     data.extend_from_slice(&h.to_le_bytes());
     data.extend_from_slice(&[0; 80]);
-    riff_chunk(b"VP8 ", &data)
-}
-
-fn riff_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut c = kind.to_vec();
-    c.extend_from_slice(&u32::try_from(data.len()).unwrap().to_le_bytes());
-    c.extend_from_slice(data);
-    if data.len() % 2 == 1 {
-        c.push(0);
-    }
-    c
+    let mut chunk = Vec::new();
+    riff_chunk(&mut chunk, b"VP8 ", &data);
+    chunk
 }
 
 /// A WebP whose VP8X canvas is 16×16, followed by `bitstream` (which says otherwise).
@@ -774,7 +716,7 @@ fn webp_lying(bitstream: Vec<u8>) -> Vec<u8> {
     vp8x.extend_from_slice(&15u32.to_le_bytes()[..3]);
     vp8x.extend_from_slice(&15u32.to_le_bytes()[..3]);
     let mut body = b"WEBP".to_vec();
-    body.extend_from_slice(&riff_chunk(b"VP8X", &vp8x));
+    riff_chunk(&mut body, b"VP8X", &vp8x);
     body.extend_from_slice(&bitstream);
     let mut webp = b"RIFF".to_vec();
     webp.extend_from_slice(&u32::try_from(body.len()).unwrap().to_le_bytes());
@@ -785,14 +727,6 @@ fn webp_lying(bitstream: Vec<u8>) -> Vec<u8> {
 // ---------------------------------------------------------------------------
 // Small helpers
 // ---------------------------------------------------------------------------
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
 
 fn unhex(s: &str) -> Vec<u8> {
     (0..s.len())

@@ -4,34 +4,12 @@
 //! `../shared/corpus` next to the workspace). When it is missing the test prints why and
 //! passes, unless `IMGEST_REQUIRE_CORPUS=1` (set by `.ci/run`), which makes it mandatory.
 
-use std::path::PathBuf;
-
 use imgest::{ErrorCode, Options, Output, Pipeline, Prepared};
 use rayon::prelude::*;
 use serde_json::Value;
 
+use crate::fixtures::corpus_dir;
 use crate::webp_chunks;
-
-pub fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("IMGEST_CORPUS") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"),
-    };
-    if dir.join("EXPECTED.json").is_file() {
-        return Some(dir);
-    }
-    let required = std::env::var("IMGEST_REQUIRE_CORPUS").is_ok_and(|v| v == "1");
-    assert!(
-        !required,
-        "IMGEST_REQUIRE_CORPUS=1 but no corpus at {} (set IMGEST_CORPUS)",
-        dir.display()
-    );
-    eprintln!(
-        "SKIPPED: corpus tests need {} (or IMGEST_CORPUS); it is not in this checkout",
-        dir.join("EXPECTED.json").display()
-    );
-    None
-}
 
 fn expected_code(reason: &str) -> ErrorCode {
     match reason {

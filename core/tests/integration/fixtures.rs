@@ -1,4 +1,7 @@
-//! Fixtures generated in code, so the tests stand alone in any checkout.
+//! Fixtures generated in code, so the tests stand alone in any checkout, and the location of
+//! the shared corpus. Also compiled into `tests/bombs.rs` (`#[path]`).
+
+use std::path::PathBuf;
 
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
@@ -156,14 +159,55 @@ pub fn gif_bomb() -> Vec<u8> {
 /// A PNG header (signature + IHDR with a valid CRC) declaring `w`×`h`, and nothing else.
 pub fn png_header_only(w: u32, h: u32) -> Vec<u8> {
     let mut p = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut chunk = b"IHDR".to_vec();
-    chunk.extend_from_slice(&w.to_be_bytes());
-    chunk.extend_from_slice(&h.to_be_bytes());
-    chunk.extend_from_slice(&[8, 6, 0, 0, 0]);
-    p.extend_from_slice(&13u32.to_be_bytes());
-    p.extend_from_slice(&chunk);
-    p.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+    png_chunk(&mut p, b"IHDR", &ihdr);
     p
+}
+
+/// Appends a PNG chunk (length, type, data, CRC) to `out`.
+pub fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    out.extend_from_slice(&u32::try_from(data.len()).unwrap().to_be_bytes());
+    let start = out.len();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(data);
+    let crc = crc32(&out[start..]);
+    out.extend_from_slice(&crc.to_be_bytes());
+}
+
+/// Appends a RIFF chunk (fourcc, little-endian length, data, pad byte) to `out`.
+pub fn riff_chunk(out: &mut Vec<u8>, fourcc: &[u8; 4], data: &[u8]) {
+    out.extend_from_slice(fourcc);
+    out.extend_from_slice(&u32::try_from(data.len()).unwrap().to_le_bytes());
+    out.extend_from_slice(data);
+    if data.len() % 2 == 1 {
+        out.push(0);
+    }
+}
+
+/// `jpeg` (one scan) with its scan (SOS up to EOI) repeated `n` times.
+pub fn with_scans(jpeg: &[u8], n: usize) -> Vec<u8> {
+    let sos = jpeg.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+    let eoi = jpeg.len() - 2;
+    assert_eq!(&jpeg[eoi..], [0xFF, 0xD9]);
+    let mut out = jpeg[..sos].to_vec();
+    for _ in 0..n {
+        out.extend_from_slice(&jpeg[sos..eoi]);
+    }
+    out.extend_from_slice(&jpeg[eoi..]);
+    out
+}
+
+/// Whether `needle` occurs in `hay` (an empty needle never does).
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn crc32(data: &[u8]) -> u32 {
@@ -184,4 +228,29 @@ pub fn crc32(data: &[u8]) -> u32 {
 /// An ICC profile built in code.
 pub fn icc(profile: moxcms::ColorProfile) -> Vec<u8> {
     profile.encode().unwrap()
+}
+
+/// The shared corpus of real-world images, which lives outside the repository: `IMGEST_CORPUS`,
+/// or `../shared/corpus` next to the workspace. When it is missing this prints why and returns
+/// `None` (the test passes), unless `IMGEST_REQUIRE_CORPUS=1` (set by `.ci/run`), which makes it
+/// mandatory.
+pub fn corpus_dir() -> Option<PathBuf> {
+    let dir = match std::env::var_os("IMGEST_CORPUS") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"),
+    };
+    if dir.join("EXPECTED.json").is_file() {
+        return Some(dir);
+    }
+    let required = std::env::var("IMGEST_REQUIRE_CORPUS").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "IMGEST_REQUIRE_CORPUS=1 but no corpus at {} (set IMGEST_CORPUS)",
+        dir.display()
+    );
+    eprintln!(
+        "SKIPPED: corpus tests need {} (or IMGEST_CORPUS); it is not in this checkout",
+        dir.join("EXPECTED.json").display()
+    );
+    None
 }

@@ -8,7 +8,7 @@
 use imgest::{Options, Output, OutputFormat, Variant, process};
 use proptest::prelude::*;
 
-use crate::fixtures;
+use crate::fixtures::{self, contains, hex, png_chunk, riff_chunk};
 
 /// The random payloads, one per metadata field.
 #[derive(Debug, Clone)]
@@ -69,10 +69,6 @@ fn needle(what: &'static str, bytes: impl AsRef<[u8]>) -> Needle {
         bytes: bytes.as_ref().to_vec(),
         split: false,
     }
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 // ---------------------------------------------------------------------------
@@ -245,10 +241,6 @@ fn zlib_stored(data: &[u8]) -> Vec<u8> {
     z
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 // ---------------------------------------------------------------------------
 // Containers
 // ---------------------------------------------------------------------------
@@ -303,14 +295,6 @@ fn jpeg_input(img: &image::RgbImage, orientation: u16, t: &Tokens) -> (Vec<u8>, 
     (bytes, needles)
 }
 
-fn png_chunk(out: &mut Vec<u8>, typ: &[u8; 4], data: &[u8]) {
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    let mut body = typ.to_vec();
-    body.extend_from_slice(data);
-    out.extend_from_slice(&body);
-    out.extend_from_slice(&fixtures::crc32(&body).to_be_bytes());
-}
-
 fn png_input(img: &image::RgbImage, orientation: u16, t: &Tokens) -> (Vec<u8>, Vec<Needle>) {
     let base = fixtures::png_rgb(img, None, None);
     // Signature (8) + IHDR (25).
@@ -356,15 +340,6 @@ fn png_input(img: &image::RgbImage, orientation: u16, t: &Tokens) -> (Vec<u8>, V
         needle("data after IEND", &t.tail),
     ]);
     (bytes, needles)
-}
-
-fn riff_chunk(out: &mut Vec<u8>, fourcc: &[u8; 4], data: &[u8]) {
-    out.extend_from_slice(fourcc);
-    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    out.extend_from_slice(data);
-    if data.len() % 2 == 1 {
-        out.push(0);
-    }
 }
 
 fn webp_input(img: &image::RgbImage, orientation: u16, t: &Tokens) -> (Vec<u8>, Vec<Needle>) {

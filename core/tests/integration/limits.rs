@@ -105,28 +105,19 @@ fn bomb_headers_are_rejected_before_decoding() {
     assert_eq!(err.limit(), Some(LimitKind::Pixels));
 }
 
-/// `jpeg` with its one scan (SOS up to EOI) repeated `n` times.
-fn with_scans(jpeg: &[u8], n: usize) -> Vec<u8> {
-    let sos = jpeg.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
-    let eoi = jpeg.len() - 2;
-    assert_eq!(&jpeg[eoi..], [0xFF, 0xD9]);
-    let mut out = jpeg[..sos].to_vec();
-    for _ in 0..n {
-        out.extend_from_slice(&jpeg[sos..eoi]);
-    }
-    out.extend_from_slice(&jpeg[eoi..]);
-    out
-}
-
 #[test]
 fn jpeg_scans_are_counted_before_decoding() {
     // Every progressive scan is a pass over the whole image: thousands of tiny scans in a small
     // file would cost minutes of CPU (the shrink-on-load decoder has no limit of its own).
     let jpeg = fixtures::jpeg(&fixtures::gradient(64, 48), None, None);
     run(&jpeg, Limits::default().with_max_scans(1)).unwrap();
-    let err = run(&with_scans(&jpeg, 2), Limits::default().with_max_scans(1)).unwrap_err();
+    let err = run(
+        &fixtures::with_scans(&jpeg, 2),
+        Limits::default().with_max_scans(1),
+    )
+    .unwrap_err();
     assert_eq!(err.limit(), Some(LimitKind::Scans), "{err}");
-    let many = with_scans(&jpeg, 5000);
+    let many = fixtures::with_scans(&jpeg, 5000);
     let err = run(&many, Limits::default()).unwrap_err();
     assert_eq!(err.limit(), Some(LimitKind::Scans), "{err}");
     assert!(err.to_string().contains("5000"), "{err}");
