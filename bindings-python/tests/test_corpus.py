@@ -80,7 +80,7 @@ NATIVE = os.environ.get("IMGEST_NATIVE_REPORTS")
 
 @pytest.mark.skipif(not NATIVE, reason="IMGEST_NATIVE_REPORTS is not set")
 def test_parity_with_the_native_cli():
-    # IMGEST_NATIVE_REPORTS holds the native CLI's output for a sample of inputs: <name>/report.json.
+    # IMGEST_NATIVE_REPORTS holds the native CLI's output for the corpus: <name>/report.json.
     compared = 0
     for d in sorted(Path(NATIVE).iterdir()):
         report = json.loads((d / "report.json").read_text())

@@ -105,6 +105,12 @@ pub struct ContainerInfo {
     pub jpeg_sof: Option<(u8, u8)>,
     /// JPEG: an Adobe APP14 segment precedes the frame (its CMYK/YCCK data is inverted).
     pub jpeg_adobe: bool,
+    /// JPEG: a 3-component frame holds YCbCr samples (not RGB), by the rules libjpeg and
+    /// `jpeg-decoder` follow: component ids 1, 2, 3 → YCbCr, `R`, `G`, `B` → RGB; else a JFIF
+    /// segment → YCbCr; else Adobe APP14 transform 0 → RGB, 1 → YCbCr; else YCbCr. False for
+    /// other component counts and for the rare BG-YCC/BG-RGB and 3-component YCCK frames,
+    /// which the decoder handles (or refuses) itself.
+    pub jpeg_ycbcr: bool,
     /// JPEG: start-of-scan markers of the first image ([`scan`] only; 0 for other formats).
     pub jpeg_scans: u32,
     /// TIFF: the first IFD's Compression tag (259).
@@ -778,6 +784,20 @@ fn jpeg_app<'a>(
     }
 }
 
+/// See [`ContainerInfo::jpeg_ycbcr`]. `sof` is the frame header's body.
+fn jpeg_is_ycbcr(sof: &[u8], jfif: bool, adobe_transform: Option<u8>) -> bool {
+    let ids = match sof {
+        [_, _, _, _, _, 3, a, _, _, b, _, _, c, ..] => (*a, *b, *c),
+        _ => return false,
+    };
+    match ids {
+        (1, 2, 3) => true,
+        (82, 71, 66) | (1, 34, 35) | (114, 103, 98) => false,
+        _ if jfif => true,
+        _ => matches!(adobe_transform, None | Some(1)),
+    }
+}
+
 fn walk_jpeg(b: &[u8], mode: Mode, info: &mut ContainerInfo) -> Res {
     let full = mode == Mode::Scan;
     match b {
@@ -787,6 +807,7 @@ fn walk_jpeg(b: &[u8], mode: Mode, info: &mut ContainerInfo) -> Res {
     }
     let mut pos = 2usize;
     let mut found_sof = false;
+    let (mut jfif, mut adobe_transform) = (false, None);
     let mut icc_parts: Vec<(u8, u8, &[u8])> = Vec::new();
     let mut mpf: Option<MpfIndex> = None;
     let outcome: Res = loop {
@@ -822,9 +843,16 @@ fn walk_jpeg(b: &[u8], mode: Mode, info: &mut ContainerInfo) -> Res {
         let seg_end = pos.saturating_add(len);
         if code == 0xEE && seg.starts_with(b"Adobe") {
             info.jpeg_adobe = true;
+            if seg.len() >= 12 && seg.starts_with(b"Adobe\0") {
+                adobe_transform = Some(seg[11]);
+            }
+        }
+        if code == 0xE0 && seg.starts_with(b"JFIF\0") {
+            jfif = true;
         }
         if is_sof(code) && !found_sof {
             info.jpeg_sof = Some((code, seg.first().copied().unwrap_or(0)));
+            info.jpeg_ycbcr = jpeg_is_ycbcr(seg, jfif, adobe_transform);
             match (be16(seg, 1), be16(seg, 3)) {
                 (Some(h), Some(w)) if h != 0 && w != 0 => {
                     info.width = u32::from(w);

@@ -1,17 +1,14 @@
 //! Stage 2: decode the first frame to pixels, within the allocation budget.
 //!
-//! JPEG goes through `zune-jpeg` directly so that CMYK and YCCK data reach the colour stage
-//! untouched (the ICC profile, not a naive formula, decides their colours). Everything else goes
-//! through `image`'s decoders with [`image::Limits`] set from [`Limits`].
+//! JPEG goes through `jpeg-decoder` directly, for two reasons: CMYK and YCCK data reach the
+//! colour stage as CMYK (the ICC profile, not a naive formula, decides their colours), and its
+//! reduced-size IDCT gives shrink-on-load. One JPEG decoder for every size keeps the WebAssembly
+//! module small and every runtime's pixels identical. Everything else goes through `image`'s
+//! decoders with [`image::Limits`] set from [`Limits`], except WebP, which libwebp decodes.
 
 use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageError};
-use zune_core::bytestream::ZCursor;
-use zune_core::colorspace::ColorSpace;
-use zune_core::options::DecoderOptions;
-use zune_jpeg::JpegDecoder;
-use zune_jpeg::errors::DecodeErrors;
 
 use crate::error::{Error, LimitKind};
 use crate::options::Limits;
@@ -64,8 +61,8 @@ pub fn decode(bytes: &[u8], checked: &Checked, limits: &Limits) -> Result<Decode
 /// Like [`decode`], but a JPEG may be decoded at `1/shrink` of its size (`shrink` = 2, 4 or 8)
 /// through DCT-domain scaling, which skips most of the work of decoding pixels that a smaller
 /// output would throw away (libjpeg's and libvips' "shrink-on-load"). The result is then
-/// `ceil(width / shrink)` × `ceil(height / shrink)`. Other formats, and CMYK/YCCK JPEGs, decode
-/// at full size whatever `shrink` says.
+/// `ceil(width / shrink)` × `ceil(height / shrink)`. Other formats decode at full size whatever
+/// `shrink` says.
 pub fn decode_scaled(
     bytes: &[u8],
     checked: &Checked,
@@ -74,13 +71,15 @@ pub fn decode_scaled(
 ) -> Result<Decoded, Error> {
     let format = checked.format;
     let run = || match format {
-        Format::Jpeg if matches!(shrink, 2 | 4 | 8) => {
-            match decode_jpeg_scaled(bytes, &checked.header, limits, shrink)? {
-                Some(decoded) => Ok(decoded),
-                None => decode_jpeg(bytes, checked.header.jpeg_adobe, limits),
-            }
+        Format::Jpeg => {
+            let shrink = if matches!(shrink, 2 | 4 | 8) {
+                shrink
+            } else {
+                1
+            };
+            decode_jpeg(bytes, &checked.header, limits, shrink)
         }
-        Format::Jpeg => decode_jpeg(bytes, checked.header.jpeg_adobe, limits),
+        Format::Webp => decode_webp(bytes, limits),
         other => decode_with_image(bytes, other, limits),
     };
     #[cfg(panic = "unwind")]
@@ -98,73 +97,105 @@ pub fn decode_scaled(
     }
 }
 
-fn jpeg_error(e: DecodeErrors) -> Error {
+fn jpeg_error(e: jpeg_decoder::Error) -> Error {
     match e {
-        DecodeErrors::Unsupported(s) => Error::unsupported(format!("JPEG: {s:?}")),
-        DecodeErrors::LargeDimensions(n) => Error::limit_exceeded(LimitKind::Width, n as u64, 0),
+        jpeg_decoder::Error::Unsupported(u) => Error::unsupported(format!("JPEG: {u:?}")),
+        jpeg_decoder::Error::Io(io) => Error::corrupt("jpeg", format!("truncated: {io}")),
         other => Error::corrupt("jpeg", other.to_string()),
     }
 }
 
-fn decode_jpeg(bytes: &[u8], adobe: bool, limits: &Limits) -> Result<Decoded, Error> {
-    let options = DecoderOptions::default()
-        .set_strict_mode(true)
-        .set_max_width(limits.max_width as usize)
-        .set_max_height(limits.max_height as usize);
-    let mut decoder = JpegDecoder::new_with_options(ZCursor::new(bytes), options);
-    decoder.decode_headers().map_err(jpeg_error)?;
-    let (width, height) = decoder
-        .dimensions()
-        .ok_or_else(|| Error::corrupt("jpeg", "no frame header"))?;
-    let (width, height) = (width as u32, height as u32);
+/// Decodes a JPEG, at `1/shrink` scale (`shrink` = 2, 4 or 8) through `jpeg-decoder`'s
+/// reduced-size IDCT, or at full size (`shrink` = 1).
+///
+/// CMYK and YCCK data come out as CMYK with `0` = no ink: `jpeg-decoder` undoes Adobe's inverted
+/// storage and converts YCCK itself, so only plain (non-Adobe) CMYK, which stores ink directly,
+/// is inverted back here.
+fn decode_jpeg(
+    bytes: &[u8],
+    header: &crate::container::ContainerInfo,
+    limits: &Limits,
+    shrink: u32,
+) -> Result<Decoded, Error> {
+    use jpeg_decoder::{Decoder, PixelFormat};
+
+    let (width, height) = (header.width, header.height);
     if width == 0 || height == 0 {
         return Err(Error::corrupt("jpeg", "zero width or height"));
     }
     check_dimensions(width, height, limits)?;
-    let input = decoder
-        .input_colorspace()
-        .ok_or_else(|| Error::corrupt("jpeg", "no colour space"))?;
-    let out = match input {
-        ColorSpace::Luma => ColorSpace::Luma,
-        ColorSpace::CMYK => ColorSpace::CMYK,
-        ColorSpace::YCCK => ColorSpace::YCCK,
-        _ => ColorSpace::RGB,
+    let mut decoder = Decoder::new(Cursor::new(bytes));
+    decoder.set_max_decoding_buffer_size(
+        usize::try_from(limits.max_alloc_bytes).unwrap_or(usize::MAX),
+    );
+    decoder.read_info().map_err(jpeg_error)?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| Error::corrupt("jpeg", "no frame header"))?;
+    if (u32::from(info.width), u32::from(info.height)) != (width, height) {
+        return Err(Error::corrupt("jpeg", "frame size differs from the header"));
+    }
+    // wasm32: YCbCr comes out unconverted (the "RGB" transform copies the samples as they are)
+    // and is converted below exactly as the native x86-64 build converts it.
+    #[cfg(target_arch = "wasm32")]
+    let ycbcr = info.pixel_format == PixelFormat::RGB24 && header.jpeg_ycbcr;
+    #[cfg(target_arch = "wasm32")]
+    if ycbcr {
+        decoder.set_color_transform(jpeg_decoder::ColorTransform::RGB);
+    }
+    let (sw, sh) = if shrink > 1 {
+        let (want_w, want_h) = (width.div_ceil(shrink), height.div_ceil(shrink));
+        let (sw, sh) = decoder
+            .scale(
+                u16::try_from(want_w).unwrap_or(u16::MAX),
+                u16::try_from(want_h).unwrap_or(u16::MAX),
+            )
+            .map_err(jpeg_error)?;
+        (u32::from(sw), u32::from(sh))
+    } else {
+        (width, height)
     };
-    decoder.set_options(decoder.options().jpeg_set_out_colorspace(out));
     let icc = decoder.icc_profile();
     let data = decoder.decode().map_err(jpeg_error)?;
-    let expected = width as usize * height as usize * out.num_components();
-    if data.len() != expected {
-        return Err(Error::corrupt("jpeg", "decoder returned a short buffer"));
-    }
-    let pixels = match out {
-        ColorSpace::Luma => Pixels::Image(DynamicImage::ImageLuma8(
-            image::GrayImage::from_raw(width, height, data)
-                .ok_or_else(|| Error::internal("luma buffer size"))?,
+    let short = || Error::corrupt("jpeg", "decoder returned a short buffer");
+    let pixels = match info.pixel_format {
+        PixelFormat::L8 => Pixels::Image(DynamicImage::ImageLuma8(
+            image::GrayImage::from_raw(sw, sh, data).ok_or_else(short)?,
         )),
-        ColorSpace::RGB => Pixels::Image(DynamicImage::ImageRgb8(
-            image::RgbImage::from_raw(width, height, data)
-                .ok_or_else(|| Error::internal("rgb buffer size"))?,
-        )),
-        ColorSpace::CMYK => {
+        PixelFormat::RGB24 => {
+            #[cfg(target_arch = "wasm32")]
+            let data = {
+                let mut data = data;
+                if ycbcr {
+                    ycbcr_like_x86(&mut data, sw as usize);
+                }
+                data
+            };
+            Pixels::Image(DynamicImage::ImageRgb8(
+                image::RgbImage::from_raw(sw, sh, data).ok_or_else(short)?,
+            ))
+        }
+        PixelFormat::L16 => {
+            // Lossless 16-bit gray, big-endian samples.
+            let samples: Vec<u16> = data
+                .chunks_exact(2)
+                .map(|b| u16::from_be_bytes([b[0], b[1]]))
+                .collect();
+            Pixels::Image(DynamicImage::ImageLuma16(
+                image::ImageBuffer::from_raw(sw, sh, samples).ok_or_else(short)?,
+            ))
+        }
+        PixelFormat::CMYK32 => {
             let mut data = data;
-            if adobe {
-                // Adobe applications write inverted CMYK.
+            if data.len() != sw as usize * sh as usize * 4 {
+                return Err(short());
+            }
+            if !header.jpeg_adobe {
                 data.iter_mut().for_each(|v| *v = 255 - *v);
             }
             Pixels::Cmyk {
-                width,
-                height,
-                data,
-            }
-        }
-        _ => {
-            // YCCK: YCbCr-coded (inverted) CMY plus inverted K.
-            let mut data = data;
-            ycck_to_cmyk(&mut data);
-            Pixels::Cmyk {
-                width,
-                height,
+                width: sw,
+                height: sh,
                 data,
             }
         }
@@ -172,71 +203,62 @@ fn decode_jpeg(bytes: &[u8], adobe: bool, limits: &Limits) -> Result<Decoded, Er
     Ok(Decoded { pixels, icc })
 }
 
-/// Decodes a gray or YCbCr JPEG at `1/shrink` scale with `jpeg-decoder`'s reduced-size IDCT.
-/// `None` for CMYK/YCCK data (those keep the full-size path and its colour handling).
-fn decode_jpeg_scaled(
-    bytes: &[u8],
-    header: &crate::container::ContainerInfo,
-    limits: &Limits,
-    shrink: u32,
-) -> Result<Option<Decoded>, Error> {
-    use jpeg_decoder::{Decoder, PixelFormat};
-
-    let scaled_error = |e: jpeg_decoder::Error| match e {
-        jpeg_decoder::Error::Unsupported(u) => Error::unsupported(format!("JPEG: {u:?}")),
-        other => Error::corrupt("jpeg", other.to_string()),
-    };
-    let (width, height) = (header.width, header.height);
-    check_dimensions(width, height, limits)?;
-    let mut decoder = Decoder::new(Cursor::new(bytes));
-    decoder.set_max_decoding_buffer_size(
-        usize::try_from(limits.max_alloc_bytes).unwrap_or(usize::MAX),
-    );
-    decoder.read_info().map_err(scaled_error)?;
-    let info = decoder
-        .info()
-        .ok_or_else(|| Error::corrupt("jpeg", "no frame header"))?;
-    if (u32::from(info.width), u32::from(info.height)) != (width, height) {
-        return Err(Error::corrupt("jpeg", "frame size differs from the header"));
-    }
-    if !matches!(info.pixel_format, PixelFormat::L8 | PixelFormat::RGB24) {
-        return Ok(None);
-    }
-    let (want_w, want_h) = (width.div_ceil(shrink), height.div_ceil(shrink));
-    let (sw, sh) = decoder
-        .scale(
-            u16::try_from(want_w).unwrap_or(u16::MAX),
-            u16::try_from(want_h).unwrap_or(u16::MAX),
-        )
-        .map_err(scaled_error)?;
-    let (sw, sh) = (u32::from(sw), u32::from(sh));
-    let icc = decoder.icc_profile();
-    let data = decoder.decode().map_err(scaled_error)?;
-    let pixels = match info.pixel_format {
-        PixelFormat::L8 => image::GrayImage::from_raw(sw, sh, data).map(DynamicImage::ImageLuma8),
-        _ => image::RgbImage::from_raw(sw, sh, data).map(DynamicImage::ImageRgb8),
-    }
-    .ok_or_else(|| Error::corrupt("jpeg", "decoder returned a short buffer"))?;
-    Ok(Some(Decoded {
-        pixels: Pixels::Image(pixels),
-        icc,
-    }))
+/// WebP through libwebp's own decoder (the library that also encodes every output).
+fn decode_webp(bytes: &[u8], limits: &Limits) -> Result<Decoded, Error> {
+    let frame = crate::libwebp::decode(bytes, limits)?;
+    let image = image::RgbaImage::from_raw(frame.width, frame.height, frame.data)
+        .ok_or_else(|| Error::internal("webp buffer size"))?;
+    // The ICC profile comes from the container walk (`ICCP` chunk).
+    Ok(Decoded {
+        pixels: Pixels::Image(DynamicImage::ImageRgba8(image)),
+        icc: None,
+    })
 }
 
-/// Converts Adobe YCCK samples in place to CMYK with `0` = no ink.
-fn ycck_to_cmyk(data: &mut [u8]) {
-    for px in data.chunks_exact_mut(4) {
-        let y = f32::from(px[0]);
-        let cb = f32::from(px[1]) - 128.0;
-        let cr = f32::from(px[2]) - 128.0;
-        let r = y + 1.402 * cr;
-        let g = y - 0.344_136 * cb - 0.714_136 * cr;
-        let b = y + 1.772 * cb;
-        // The encoder stored 255 - C etc. as "RGB" and K inverted.
-        px[0] = r.round().clamp(0.0, 255.0) as u8;
-        px[1] = g.round().clamp(0.0, 255.0) as u8;
-        px[2] = b.round().clamp(0.0, 255.0) as u8;
-        px[3] = 255 - px[3];
+/// YCbCr → RGB in place, row by row (`width` pixels), with the arithmetic of `jpeg-decoder`'s
+/// x86-64 build, so that the WebAssembly module's pixels equal the native ones.
+///
+/// On x86-64 `jpeg-decoder` (0.3) converts a row with its SSSE3 code (16-bit fixed point) except
+/// for its last 8–15 pixels, which its scalar code (20-bit fixed point) converts; its wasm32 SIMD
+/// code stops only 0–7 pixels before the end. The two formulas differ by 1 on 0.5 % of the
+/// values, which after resizing and lossy encoding is enough to change output bytes. Both are
+/// reproduced here, and split where the x86-64 code splits; the parity test of the npm package
+/// checks the result byte for byte against the native build.
+#[cfg(any(target_arch = "wasm32", test))]
+fn ycbcr_like_x86(data: &mut [u8], width: usize) {
+    // The SSSE3 formula: samples << 6, products by `_mm_mulhrs_epi16` (rounded Q15),
+    // saturating 16-bit sums, >> 6, unsigned saturation.
+    fn mulhrs(a: i16, b: i16) -> i16 {
+        ((i32::from(a) * i32::from(b) + 0x4000) >> 15) as i16
+    }
+    fn simd_formula(p: &mut [u8]) {
+        let y = (i16::from(p[0]) << 6).saturating_add(32);
+        let cb = (i16::from(p[1]) << 6).saturating_sub(128 << 6);
+        let cr = (i16::from(p[2]) << 6).saturating_sub(128 << 6);
+        let r = y.saturating_add(mulhrs(cr, 13173).saturating_add(cr));
+        let g = y.saturating_sub(mulhrs(cb, 11276).saturating_add(mulhrs(cr, 23401)));
+        let b = y.saturating_add(mulhrs(cb, 25297).saturating_add(cb));
+        p[0] = (r >> 6).clamp(0, 255) as u8;
+        p[1] = (g >> 6).clamp(0, 255) as u8;
+        p[2] = (b >> 6).clamp(0, 255) as u8;
+    }
+    // The scalar formula (libjpeg's `jdcolor.c`, constants `(c * 2^20 + 0.5)` in f32).
+    fn scalar_formula(p: &mut [u8]) {
+        let y = (i32::from(p[0]) << 20) + (1 << 19);
+        let cb = i32::from(p[1]) - 128;
+        let cr = i32::from(p[2]) - 128;
+        p[0] = ((y + 1_470_104 * cr) >> 20).clamp(0, 255) as u8;
+        p[1] = ((y - 360_857 * cb - 748_830 * cr) >> 20).clamp(0, 255) as u8;
+        p[2] = ((y + 1_858_077 * cb) >> 20).clamp(0, 255) as u8;
+    }
+    if width == 0 {
+        return;
+    }
+    let simd_pixels = (width / 8).saturating_sub(1) * 8;
+    for row in data.chunks_exact_mut(width * 3) {
+        let (head, tail) = row.split_at_mut(simd_pixels * 3);
+        head.chunks_exact_mut(3).for_each(simd_formula);
+        tail.chunks_exact_mut(3).for_each(scalar_formula);
     }
 }
 
@@ -269,7 +291,6 @@ fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<De
                 .map_err(err)?,
         ),
         Format::Gif => Box::new(image::codecs::gif::GifDecoder::new(cursor).map_err(err)?),
-        Format::Webp => Box::new(image::codecs::webp::WebPDecoder::new(cursor).map_err(err)?),
         #[cfg(feature = "bmp")]
         Format::Bmp => Box::new(image::codecs::bmp::BmpDecoder::new(cursor).map_err(err)?),
         #[cfg(feature = "tiff")]
@@ -286,7 +307,9 @@ fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<De
                 "TIFF support is not enabled in this build",
             ));
         }
-        Format::Jpeg => return Err(Error::internal("JPEG is decoded by decode_jpeg")),
+        Format::Jpeg | Format::Webp => {
+            return Err(Error::internal("JPEG and WebP have decoders of their own"));
+        }
     };
     decoder.set_limits(image_limits).map_err(err)?;
     let (width, height) = decoder.dimensions();
@@ -309,4 +332,49 @@ fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<De
         pixels: Pixels::Image(img),
         icc,
     })
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use image::ImageEncoder;
+    use image::codecs::jpeg::JpegEncoder;
+    use jpeg_decoder::{ColorTransform, Decoder};
+
+    /// The WebAssembly build's YCbCr conversion equals what `jpeg-decoder` gives natively on
+    /// x86-64 (its SSSE3 code), byte for byte, at row widths around its 8-pixel split.
+    #[test]
+    fn wasm_ycbcr_conversion_matches_the_x86_decoder() {
+        assert!(std::is_x86_feature_detected!("ssse3"));
+        let mut seed = 0x9E37_79B9_u32;
+        for (w, h) in [
+            (1, 1),
+            (7, 3),
+            (8, 3),
+            (15, 9),
+            (16, 2),
+            (17, 5),
+            (37, 23),
+            (200, 40),
+        ] {
+            let pixels: Vec<u8> = (0..w * h * 3)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 17;
+                    seed ^= seed << 5;
+                    (seed >> 24) as u8
+                })
+                .collect();
+            let mut jpeg = Vec::new();
+            JpegEncoder::new_with_quality(&mut jpeg, 92)
+                .write_image(&pixels, w, h, image::ExtendedColorType::Rgb8)
+                .unwrap();
+            let native = Decoder::new(&jpeg[..]).decode().unwrap();
+            let mut decoder = Decoder::new(&jpeg[..]);
+            decoder.set_color_transform(ColorTransform::RGB);
+            let mut raw = decoder.decode().unwrap();
+            assert_ne!(raw, native, "{w}x{h}: the samples were converted");
+            super::ycbcr_like_x86(&mut raw, w as usize);
+            assert_eq!(raw, native, "{w}x{h}");
+        }
+    }
 }

@@ -25,11 +25,14 @@ pub fn encode(
 ) -> Result<Vec<u8>, Error> {
     let (w, h) = image.dimensions();
     match format {
-        OutputFormat::Webp => webp::encode(image.as_raw(), w, h, quality, lossless, has_alpha)
-            .map_err(|detail| Error::EncodeFailed {
-                format: "webp",
-                detail,
-            }),
+        OutputFormat::Webp => {
+            crate::libwebp::encode(image.as_raw(), w, h, quality, lossless, has_alpha).map_err(
+                |detail| Error::EncodeFailed {
+                    format: "webp",
+                    detail,
+                },
+            )
+        }
         OutputFormat::Jpeg => {
             let rgb = flatten_over_white(image);
             let mut out = Vec::new();
@@ -79,118 +82,6 @@ fn flatten_over_white(image: &RgbaImage) -> Vec<u8> {
     rgb
 }
 
-/// The only `unsafe` in imgest: the libwebp encoder call. libwebp is the reference WebP encoder
-/// (pure-Rust lossy encoders measured 5–60 % larger at equal quality), and calling `libwebp-sys`
-/// directly keeps one libwebp version in native and WASM builds so both give identical bytes.
-#[allow(unsafe_code)]
-mod webp {
-    use core::ffi::{c_int, c_void};
-    use core::mem::MaybeUninit;
-
-    use libwebp_sys as sys;
-
-    use super::WEBP_MAX_DIMENSION;
-
-    /// Frees the picture and the memory writer on every path.
-    struct Guard {
-        picture: sys::WebPPicture,
-        writer: sys::WebPMemoryWriter,
-    }
-
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            // SAFETY: both were initialised by their libwebp init functions before `Guard` was
-            // built; the free functions accept initialised, possibly empty, structs.
-            unsafe {
-                sys::WebPPictureFree(&mut self.picture);
-                sys::WebPMemoryWriterClear(&mut self.writer);
-            }
-        }
-    }
-
-    pub(super) fn encode(
-        rgba: &[u8],
-        width: u32,
-        height: u32,
-        quality: u8,
-        lossless: bool,
-        has_alpha: bool,
-    ) -> Result<Vec<u8>, String> {
-        if width == 0 || height == 0 || width > WEBP_MAX_DIMENSION || height > WEBP_MAX_DIMENSION {
-            return Err(format!(
-                "{width}x{height} is outside WebP's 1..={WEBP_MAX_DIMENSION} px per side"
-            ));
-        }
-        let stride = width as usize * 4;
-        if rgba.len() != stride * height as usize {
-            return Err("pixel buffer size does not match the dimensions".into());
-        }
-        let stride = c_int::try_from(stride).map_err(|_| "row too long".to_string())?;
-        let abi = sys::WEBP_ENCODER_ABI_VERSION as c_int;
-        // SAFETY: every pointer handed to libwebp points into live, correctly sized Rust
-        // memory: `config`/`guard` live on this stack frame, `rgba` holds exactly
-        // `stride * height` bytes (checked above) and outlives the import call, which copies it.
-        // `custom_ptr` points at `guard.writer`, which is not moved while `WebPEncode` runs.
-        unsafe {
-            let mut config = MaybeUninit::<sys::WebPConfig>::uninit();
-            if sys::WebPConfigInitInternal(
-                config.as_mut_ptr(),
-                sys::WebPPreset::WEBP_PRESET_DEFAULT,
-                f32::from(quality.min(100)),
-                abi,
-            ) == 0
-            {
-                return Err("libwebp version mismatch".into());
-            }
-            let mut config = config.assume_init();
-            config.method = 4;
-            // With pthreads (native builds), libwebp analyses and encodes the alpha plane on a
-            // second thread; the bytes are the same as single-threaded (checked on the bench
-            // images). Without them (wasm32) the setting is ignored.
-            config.thread_level = 1;
-            if lossless {
-                config.lossless = 1;
-                config.quality = 75.0;
-                config.exact = 0;
-            }
-            if sys::WebPValidateConfig(&config) == 0 {
-                return Err("invalid encoder configuration".into());
-            }
-            let mut picture = MaybeUninit::<sys::WebPPicture>::uninit();
-            if sys::WebPPictureInitInternal(picture.as_mut_ptr(), abi) == 0 {
-                return Err("libwebp version mismatch".into());
-            }
-            let mut writer = MaybeUninit::<sys::WebPMemoryWriter>::uninit();
-            sys::WebPMemoryWriterInit(writer.as_mut_ptr());
-            let mut guard = Guard {
-                picture: picture.assume_init(),
-                writer: writer.assume_init(),
-            };
-            guard.picture.use_argb = c_int::from(lossless);
-            guard.picture.width = width as c_int;
-            guard.picture.height = height as c_int;
-            let imported = if has_alpha {
-                sys::WebPPictureImportRGBA(&mut guard.picture, rgba.as_ptr(), stride)
-            } else {
-                sys::WebPPictureImportRGBX(&mut guard.picture, rgba.as_ptr(), stride)
-            };
-            if imported == 0 {
-                return Err("out of memory importing pixels".into());
-            }
-            guard.picture.writer = Some(sys::WebPMemoryWrite);
-            guard.picture.custom_ptr =
-                (&mut guard.writer as *mut sys::WebPMemoryWriter).cast::<c_void>();
-            if sys::WebPEncode(&config, &mut guard.picture) == 0 {
-                return Err(format!("libwebp error {:?}", guard.picture.error_code));
-            }
-            if guard.writer.mem.is_null() || guard.writer.size == 0 {
-                return Err("libwebp produced no output".into());
-            }
-            Ok(core::slice::from_raw_parts(guard.writer.mem, guard.writer.size).to_vec())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,7 +128,7 @@ mod tests {
 
     #[test]
     fn webp_rejects_oversized() {
-        let err = webp::encode(&[], 16384, 1, 85, false, false).unwrap_err();
+        let err = crate::libwebp::encode(&[], 16384, 1, 85, false, false).unwrap_err();
         assert!(err.contains("16383"));
     }
 

@@ -22,6 +22,7 @@ pub mod decode;
 pub mod dominant;
 pub mod encode;
 pub mod error;
+mod libwebp;
 pub mod options;
 pub mod orient;
 pub mod output;
