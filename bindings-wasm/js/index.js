@@ -77,11 +77,43 @@ function call(fn) {
   }
 }
 
+// The options travel as JSON, parsed by the core (unknown keys are refused there).
+function optionsJson(options) {
+  if (options == null) return undefined;
+  try {
+    return JSON.stringify(options);
+  } catch (e) {
+    throw new ImgestError('invalid_options', `invalid option \`options\`: not JSON (${e.message})`);
+  }
+}
+
+// snake_case → camelCase, for every key of a JSON-like value.
+function camelKeys(value) {
+  if (Array.isArray(value)) return value.map(camelKeys);
+  if (value === null || typeof value !== 'object') return value;
+  const out = {};
+  for (const [k, v] of Object.entries(value)) out[k.replace(/_(.)/g, (_, c) => c.toUpperCase())] = camelKeys(v);
+  return out;
+}
+
+// The core's report with camelCase keys, `variants` keyed by name (in `variantNames` order) and
+// each variant's `bytes`.
+function toResult({ report, bytes }) {
+  const { variants: list, ...rest } = report;
+  const result = { variants: {}, ...camelKeys(rest), variantNames: [] };
+  list.forEach((v, i) => {
+    result.variants[v.name] = { ...camelKeys(v), bytes: bytes[i] };
+    result.variantNames.push(v.name);
+  });
+  return result;
+}
+
 /** Runs the pipeline on bytes, synchronously. `init()` must have completed. */
 export function processSync(input, options) {
   if (!initialized) throw new Error('imgest: call `await init()` before processSync()');
   const bytes = toBytes(input);
-  return call(() => processRaw(bytes, options ?? null));
+  const json = optionsJson(options);
+  return toResult(call(() => processRaw(bytes, json)));
 }
 
 /**
@@ -91,7 +123,8 @@ export function processSync(input, options) {
 export function decodeSync(input, options) {
   if (!initialized) throw new Error('imgest: call `await init()` before decodeSync()');
   const bytes = toBytes(input);
-  return call(() => decodeRaw(bytes, options ?? null));
+  const json = optionsJson(options);
+  return call(() => decodeRaw(bytes, json));
 }
 
 /** Runs the pipeline on bytes or a Blob/File (initialising the module if needed). */

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, dirname, basename, extname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const pkg = process.env.IMGEST_PKG ?? join(here, '..', 'pkg');
@@ -126,7 +127,7 @@ test('parity with the native build', { skip: !native && 'IMGEST_NATIVE_REPORTS i
     check(out.dominantColor?.hex === report.output.dominant_color?.hex,
       `dominant ${out.dominantColor?.hex} vs ${report.output.dominant_color?.hex}`);
     check(out.placeholder === report.output.placeholder, 'placeholder');
-    check(JSON.stringify(out.source.metadata) === JSON.stringify(report.output.source.metadata), 'metadata');
+    check(isDeepStrictEqual(out.source.metadata, report.output.source.metadata), 'metadata');
     for (const v of report.output.variants) {
       const mine = out.variants[v.name];
       check(mine && mine.width === v.width && mine.height === v.height, `${v.name} size`);

@@ -5,8 +5,6 @@
 //! space) from a farthest-point initialisation. An image with at most `k` distinct colours gets
 //! exactly those colours back.
 
-use std::collections::HashMap;
-
 use image::RgbaImage;
 
 /// An sRGB colour.
@@ -53,16 +51,27 @@ pub fn palette(image: &RgbaImage, k: usize) -> Vec<Swatch> {
     let step = ((total as f64 / MAX_SAMPLES as f64).sqrt().ceil() as u64).max(1);
     let nx = u64::from(w).div_ceil(step).max(1);
     let ny = u64::from(h).div_ceil(step).max(1);
+    // Each sampled colour (packed 0xRRGGBB), then sorted and counted: deterministic, and no
+    // hash map in the WebAssembly module.
     let sample = |min_alpha: u8| {
-        let mut counts: HashMap<[u8; 3], u32> = HashMap::new();
+        let mut packed: Vec<u32> = Vec::new();
         for j in 0..ny {
             let y = ((2 * j + 1) * u64::from(h) / (2 * ny)) as u32;
             for i in 0..nx {
                 let x = ((2 * i + 1) * u64::from(w) / (2 * nx)) as u32;
                 let p = image.get_pixel(x.min(w - 1), y.min(h - 1)).0;
                 if p[3] >= min_alpha {
-                    *counts.entry([p[0], p[1], p[2]]).or_default() += 1;
+                    packed.push(u32::from_be_bytes([0, p[0], p[1], p[2]]));
                 }
+            }
+        }
+        packed.sort_unstable();
+        let mut counts: Vec<([u8; 3], u32)> = Vec::new();
+        for c in packed {
+            let [_, r, g, b] = c.to_be_bytes();
+            match counts.last_mut() {
+                Some((last, n)) if *last == [r, g, b] => *n += 1,
+                _ => counts.push(([r, g, b], 1)),
             }
         }
         counts
@@ -72,9 +81,7 @@ pub fn palette(image: &RgbaImage, k: usize) -> Vec<Swatch> {
         // Nothing is visible: describe the colour channels alone rather than nothing.
         counts = sample(0);
     }
-    // Sort for determinism (HashMap order is random).
-    let mut colors: Vec<([u8; 3], u32)> = counts.into_iter().collect();
-    colors.sort_unstable();
+    let colors = counts;
     let n: u32 = colors.iter().map(|c| c.1).sum();
     let total = n as f32;
 
