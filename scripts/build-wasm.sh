@@ -5,6 +5,7 @@
 # at exactly the wasm-bindgen version in Cargo.lock (.ci/run installs all of them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/wasm-env.sh
 target_dir="${CARGO_TARGET_DIR:-target}"
 out=bindings-wasm/pkg
 

@@ -5,6 +5,7 @@
 #   ./scripts/wasm-size.sh [feature ...]      default: "" bmp tiff
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/wasm-env.sh
 target_dir="${CARGO_TARGET_DIR:-target}"
 features=("$@")
 [ ${#features[@]} -gt 0 ] || features=("" bmp tiff)

@@ -2,9 +2,13 @@
 //! through `image`'s pure-Rust encoders. No encoder here writes any metadata chunk: output
 //! carries pixels only (no EXIF, XMP, IPTC, ICC, comments).
 
+use image::RgbaImage;
+#[cfg(feature = "jpeg-output")]
 use image::codecs::jpeg::JpegEncoder;
+#[cfg(feature = "png-output")]
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-use image::{ExtendedColorType, ImageEncoder, RgbaImage};
+#[cfg(any(feature = "jpeg-output", feature = "png-output"))]
+use image::{ExtendedColorType, ImageEncoder};
 
 use crate::error::Error;
 use crate::options::OutputFormat;
@@ -33,6 +37,7 @@ pub fn encode(
                 },
             )
         }
+        #[cfg(feature = "jpeg-output")]
         OutputFormat::Jpeg => {
             let rgb = flatten_over_white(image);
             let mut out = Vec::new();
@@ -44,6 +49,7 @@ pub fn encode(
                 })?;
             Ok(out)
         }
+        #[cfg(feature = "png-output")]
         OutputFormat::Png => {
             let mut out = Vec::new();
             let encoder = PngEncoder::new_with_quality(
@@ -67,10 +73,16 @@ pub fn encode(
             })?;
             Ok(out)
         }
+        #[cfg(not(all(feature = "jpeg-output", feature = "png-output")))]
+        other => Err(Error::EncodeFailed {
+            format: other.as_str(),
+            detail: format!("{} output is not enabled in this build", other.as_str()),
+        }),
     }
 }
 
 /// Composites straight-alpha RGBA over white, giving RGB.
+#[cfg(feature = "jpeg-output")]
 fn flatten_over_white(image: &RgbaImage) -> Vec<u8> {
     let mut rgb = Vec::with_capacity(image.as_raw().len() / 4 * 3);
     for p in image.as_raw().chunks_exact(4) {
@@ -133,6 +145,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(all(feature = "jpeg-output", feature = "png-output"))]
     fn jpeg_and_png() {
         let img = gradient(20, 10, true);
         let jpeg = encode(&img, OutputFormat::Jpeg, 90, false, true).unwrap();

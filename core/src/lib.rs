@@ -15,6 +15,9 @@
 //! - `serde` (default): `Options` deserializes from snake_case JSON, `Output` serializes.
 //! - `fs` (default): [`storage::FsStorage`].
 //! - `rayon` (default): encode variants in parallel. Leave off for `wasm32`.
+//! - `bmp`, `tiff` (default): accept BMP and TIFF input.
+//! - `jpeg-output`, `png-output` (default): write JPEG and PNG variants (without them such a
+//!   variant is `invalid_options`).
 
 pub mod color;
 pub mod container;

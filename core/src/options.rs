@@ -423,6 +423,17 @@ impl Options {
                     "must be 0..=100",
                 ));
             }
+            let enabled = match v.format {
+                OutputFormat::Webp => true,
+                OutputFormat::Jpeg => cfg!(feature = "jpeg-output"),
+                OutputFormat::Png => cfg!(feature = "png-output"),
+            };
+            if !enabled {
+                return Err(Error::invalid(
+                    format!("variants[{i}].format"),
+                    format!("{} output is not enabled in this build", v.format.as_str()),
+                ));
+            }
             if v.max_width == Some(0) {
                 return Err(Error::invalid(
                     format!("variants[{i}].max_width"),
@@ -443,7 +454,6 @@ impl Options {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorCode;
 
     #[test]
     fn defaults_reproduce_the_service() {
@@ -505,9 +515,32 @@ mod tests {
         }
     }
 
-    #[cfg(feature = "serde")]
+    #[cfg(not(all(feature = "jpeg-output", feature = "png-output")))]
+    #[test]
+    fn output_formats_left_out_of_the_build_are_invalid_options() {
+        for (format, on) in [
+            (OutputFormat::Jpeg, cfg!(feature = "jpeg-output")),
+            (OutputFormat::Png, cfg!(feature = "png-output")),
+        ] {
+            let mut v = Variant::fit("a", 10);
+            v.format = format;
+            let result = Options::default().with_variants(vec![v]).validate();
+            match result {
+                Ok(()) => assert!(on, "{format:?}"),
+                Err(Error::InvalidOptions { field, reason }) => {
+                    assert!(!on, "{format:?}");
+                    assert_eq!(field, "variants[0].format");
+                    assert!(reason.contains("not enabled in this build"), "{reason}");
+                }
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[cfg(all(feature = "serde", feature = "png-output"))]
     #[test]
     fn json_wire_format() {
+        use crate::error::ErrorCode;
         let o = Options::from_json(
             r#"{"variants":[{"name":"t","max_width":100,"max_height":100,"format":"png"}],"linear_light":true}"#,
         )
