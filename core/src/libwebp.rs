@@ -135,16 +135,10 @@ fn status_error(status: sys::VP8StatusCode) -> Error {
     }
 }
 
-/// A zeroed pixel buffer of `width × height × channels` bytes, within the allocation budget.
-fn pixel_buffer(width: u32, height: u32, channels: u64, limits: &Limits) -> Result<Vec<u8>, Error> {
-    let len = u64::from(width) * u64::from(height) * channels;
-    if len > limits.max_alloc_bytes {
-        return Err(Error::limit_exceeded(
-            LimitKind::Alloc,
-            len,
-            limits.max_alloc_bytes,
-        ));
-    }
+/// A zeroed RGBA buffer for an image that passed [`check_dimensions`] (which holds its RGBA8
+/// size to the allocation budget).
+fn rgba_buffer(width: u32, height: u32, limits: &Limits) -> Result<Vec<u8>, Error> {
+    let len = u64::from(width) * u64::from(height) * 4;
     let len = usize::try_from(len)
         .map_err(|_| Error::limit_exceeded(LimitKind::Alloc, len, limits.max_alloc_bytes))?;
     Ok(vec![0; len])
@@ -170,7 +164,7 @@ pub(crate) fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, Error> {
         _ => return Err(Error::corrupt("webp", "zero width or height")),
     };
     check_dimensions(width, height, limits)?;
-    let mut data = pixel_buffer(width, height, 4, limits)?;
+    let mut data = rgba_buffer(width, height, limits)?;
     if features.has_animation != 0 {
         first_frame(bytes, &mut data, width, height)?;
     } else {

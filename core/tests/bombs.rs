@@ -654,20 +654,7 @@ fn gif_many_frames() -> Vec<u8> {
 
 /// A GIF whose logical screen is 10×10 but whose first frame claims 12000×12000.
 fn gif_lying_frame() -> Vec<u8> {
-    let mut g = b"GIF89a".to_vec();
-    g.extend_from_slice(&10u16.to_le_bytes());
-    g.extend_from_slice(&10u16.to_le_bytes());
-    g.extend_from_slice(&[0x80, 0, 0]); // global colour table of 2 entries
-    g.extend_from_slice(&[0, 0, 0, 255, 255, 255]);
-    g.push(0x2C); // image descriptor
-    g.extend_from_slice(&0u16.to_le_bytes());
-    g.extend_from_slice(&0u16.to_le_bytes());
-    g.extend_from_slice(&12000u16.to_le_bytes());
-    g.extend_from_slice(&12000u16.to_le_bytes());
-    g.push(0);
-    // LZW minimum code size 2, one sub-block (a clear code and a pixel), the trailer.
-    g.extend_from_slice(&[0x02, 0x02, 0x4C, 0x01, 0x00, 0x3B]);
-    g
+    fixtures::gif_one_frame((10, 10), (12000, 12000), true)
 }
 
 /// A PNG declaring 65535×65535 RGBA at 16 bits, with one tiny IDAT (so the decoder gets as far

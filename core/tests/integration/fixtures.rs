@@ -139,21 +139,32 @@ pub fn gif(img: &RgbaImage) -> Vec<u8> {
     out
 }
 
-/// A 29-byte GIF whose header declares a 65535×65535 canvas and frame (4.3 gigapixels).
-pub fn gif_bomb() -> Vec<u8> {
-    let mut g = Vec::new();
-    g.extend_from_slice(b"GIF89a");
-    g.extend_from_slice(&65535u16.to_le_bytes());
-    g.extend_from_slice(&65535u16.to_le_bytes());
-    g.extend_from_slice(&[0x00, 0, 0]); // no global colour table
+/// A GIF of one frame: a logical screen of `screen` pixels (with a two-colour global table when
+/// `table`), one image descriptor of `frame` pixels at (0, 0), one LZW sub-block (a clear code
+/// and a pixel) and the trailer. The sizes are whatever the test needs them to claim.
+pub fn gif_one_frame(screen: (u16, u16), frame: (u16, u16), table: bool) -> Vec<u8> {
+    let mut g = b"GIF89a".to_vec();
+    g.extend_from_slice(&screen.0.to_le_bytes());
+    g.extend_from_slice(&screen.1.to_le_bytes());
+    if table {
+        g.extend_from_slice(&[0x80, 0, 0]); // global colour table of 2 entries
+        g.extend_from_slice(&[0, 0, 0, 255, 255, 255]);
+    } else {
+        g.extend_from_slice(&[0x00, 0, 0]); // no global colour table
+    }
     g.push(0x2C); // image descriptor
     g.extend_from_slice(&0u16.to_le_bytes());
     g.extend_from_slice(&0u16.to_le_bytes());
-    g.extend_from_slice(&65535u16.to_le_bytes());
-    g.extend_from_slice(&65535u16.to_le_bytes());
+    g.extend_from_slice(&frame.0.to_le_bytes());
+    g.extend_from_slice(&frame.1.to_le_bytes());
     g.push(0);
     g.extend_from_slice(&[0x02, 0x02, 0x4C, 0x01, 0x00, 0x3B]);
     g
+}
+
+/// A 29-byte GIF whose header declares a 65535×65535 canvas and frame (4.3 gigapixels).
+pub fn gif_bomb() -> Vec<u8> {
+    gif_one_frame((65535, 65535), (65535, 65535), false)
 }
 
 /// A PNG header (signature + IHDR with a valid CRC) declaring `w`×`h`, and nothing else.
