@@ -247,7 +247,10 @@ pub async fn upload(
     .map_err(|e| ApiError::internal("upload task", e))?;
     let (image_id, job_id) = recorded?;
     state.metrics.upload("accepted");
-    state.wake.notify_one();
+    match &state.queue {
+        Some(queue) => crate::queue::dispatch(&state, queue, &job_id).await,
+        None => state.wake.notify_one(),
+    }
     let status_url = format!("/api/v1/jobs/{job_id}");
     let location =
         HeaderValue::from_str(&status_url).map_err(|e| ApiError::internal("location", e))?;
@@ -557,7 +560,10 @@ pub async fn audit(
 /// Liveness.
 #[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, description = "{status, service, version, timestamp}")))]
 pub async fn health(State(state): State<AppState>) -> Response {
-    let db_ok = sqlx::query("SELECT 1").execute(&state.db).await.is_ok();
+    let db_ok = sqlx::query("SELECT 1")
+        .execute(&state.db.pool)
+        .await
+        .is_ok();
     let body = serde_json::json!({
         "status": if db_ok { "healthy" } else { "unhealthy" },
         "service": "imgest-server",
@@ -574,8 +580,31 @@ pub async fn health(State(state): State<AppState>) -> Response {
 
 async fn stats_value(state: &AppState) -> Result<serde_json::Value, ApiError> {
     let s = db::stats(&state.db).await?;
-    let total = state.config.workers;
-    let busy = total - state.cpu.available_permits().min(total);
+    // In-process workers count this process's slots; with Redis, every live worker process's.
+    let (total, busy, live, queue) = match &state.queue {
+        None => {
+            let total = state.config.workers;
+            let busy = total - state.cpu.available_permits().min(total);
+            let queued = s.status_breakdown.get("queued").copied().unwrap_or(0);
+            let queue =
+                serde_json::json!({"backend": "database", "waiting": queued, "in_progress": busy});
+            (total, busy, Vec::new(), queue)
+        }
+        Some(q) => {
+            let workers = q
+                .workers()
+                .await
+                .map_err(|e| ApiError::internal("redis", e))?;
+            let depth = q
+                .depth()
+                .await
+                .map_err(|e| ApiError::internal("redis", e))?;
+            let total = workers.iter().map(|w| w.slots as usize).sum();
+            let busy = workers.iter().map(|w| w.busy as usize).sum();
+            let queue = serde_json::json!({"backend": "redis", "waiting": depth.waiting, "in_progress": depth.in_progress});
+            (total, busy, workers, queue)
+        }
+    };
     Ok(serde_json::json!({
         "status_breakdown": s.status_breakdown,
         "recent_24h": {
@@ -591,7 +620,8 @@ async fn stats_value(state: &AppState) -> Result<serde_json::Value, ApiError> {
             "variant_bytes": s.variant_bytes,
             "total_bytes": s.original_bytes + s.variant_bytes,
         },
-        "workers": {"total": total, "busy": busy, "idle": total - busy},
+        "workers": {"total": total, "busy": busy, "idle": total.saturating_sub(busy), "live": live},
+        "queue": queue,
         "active_tasks": busy,
         "queue_depth": s.status_breakdown.get("queued").copied().unwrap_or(0),
         "timestamp": db::now_ms() as f64 / 1000.0,

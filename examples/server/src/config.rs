@@ -25,10 +25,16 @@ pub struct Config {
     pub jwt_secret: String,
     /// `STORAGE_BACKEND` + `STORAGE_PATH` / `S3_*`.
     pub storage: StorageBackend,
-    /// The SQLite database file (`DATABASE_PATH`).
+    /// The SQLite database file (`DATABASE_PATH`), used unless `database_url` is set.
     pub database_path: PathBuf,
-    /// `REDIS_URL`: read, reported, and not used by this single-process build.
+    /// `DATABASE_URL`: a `postgres://…` (or `sqlite:…`) URL that replaces `DATABASE_PATH`.
+    pub database_url: Option<String>,
+    /// `REDIS_URL`: when set, the API only enqueues jobs into a Redis stream and `imgest-server
+    /// worker` processes consume it.
     pub redis_url: Option<String>,
+    /// How often a worker reports itself alive in Redis (`IMGEST_HEARTBEAT_SECS`, 5); it counts
+    /// as gone after three missed beats.
+    pub heartbeat: Duration,
     /// Uploads per user per hour (`RATE_LIMIT_MAX_UPLOADS`, 50).
     pub rate_limit_max_uploads: u32,
     /// The upload cap in bytes (`MAX_UPLOAD_SIZE_MB`, 10).
@@ -131,7 +137,29 @@ impl Config {
             storage,
             database_path: var("DATABASE_PATH")
                 .map_or_else(|| PathBuf::from("imgest-data/imgest.db"), PathBuf::from),
-            redis_url: var("REDIS_URL"),
+            database_url: match var("DATABASE_URL") {
+                Some(u)
+                    if !["postgres://", "postgresql://", "sqlite:"]
+                        .iter()
+                        .any(|p| u.starts_with(p)) =>
+                {
+                    return Err(ConfigError {
+                        name: "DATABASE_URL",
+                        problem: "not a postgres:// or sqlite: URL".into(),
+                    });
+                }
+                u => u,
+            },
+            redis_url: match var("REDIS_URL") {
+                Some(u) if !u.starts_with("redis://") && !u.starts_with("rediss://") => {
+                    return Err(ConfigError {
+                        name: "REDIS_URL",
+                        problem: "not a redis:// URL".into(),
+                    });
+                }
+                u => u,
+            },
+            heartbeat: Duration::from_secs(number("IMGEST_HEARTBEAT_SECS", 5, 1, 3600)?),
             rate_limit_max_uploads: number("RATE_LIMIT_MAX_UPLOADS", 50, 1, 1_000_000)? as u32,
             max_upload_bytes: number("MAX_UPLOAD_SIZE_MB", 10, 1, 1024)? * 1024 * 1024,
             webp_quality: number("WEBP_QUALITY", 85, 1, 100)? as u8,
@@ -184,6 +212,9 @@ mod tests {
             ("RATE_LIMIT_MAX_UPLOADS", "0"),
             ("STORAGE_BACKEND", "ftp"),
             ("IMGEST_HOST", "localhost:80"),
+            ("DATABASE_URL", "mysql://db/imgest"),
+            ("REDIS_URL", "127.0.0.1:6379"),
+            ("IMGEST_HEARTBEAT_SECS", "0"),
         ] {
             let mut pairs = base.to_vec();
             pairs.push((name, value));

@@ -1,14 +1,33 @@
-//! The SQLite database: images, variants, the job queue and the audit log.
+//! The database: images, variants, the job queue and the audit log, on SQLite (the default: one
+//! file, no server) or PostgreSQL (`DATABASE_URL=postgres://…`, for several API processes and
+//! workers). One set of queries serves both (sqlx's `Any` driver, `$N` parameters); the few
+//! places where the engines differ branch on [`Backend`].
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Serialize;
 use sqlx::Row;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor};
+
+/// Which database engine a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file (WAL mode).
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// A pool of connections to the service's database.
+#[derive(Debug, Clone)]
+pub struct Db {
+    /// The connections.
+    pub pool: AnyPool,
+    /// The engine behind them.
+    pub backend: Backend,
+}
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -17,24 +36,72 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Opens (creating if needed) the database and runs the migrations.
-pub async fn open(path: &Path) -> Result<SqlitePool, sqlx::Error> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
+/// The `sqlite:` URL of a database file.
+pub fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+/// Opens the database at `url` (`sqlite://…` or `postgres://…`; a SQLite file and its folder are
+/// created if needed) and runs the migrations for its engine.
+pub async fn open(url: &str) -> Result<Db, sqlx::Error> {
+    sqlx::any::install_default_drivers();
+    let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Backend::Postgres
+    } else if url.starts_with("sqlite:") {
+        Backend::Sqlite
+    } else {
+        return Err(sqlx::Error::Configuration(
+            "expected a sqlite: or postgres:// URL".into(),
+        ));
+    };
+    if backend == Backend::Sqlite {
+        let path = url
+            .trim_start_matches("sqlite:")
+            .trim_start_matches("//")
+            .split('?')
+            .next()
+            .unwrap_or_default();
+        if let Some(dir) = Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
+        }
     }
-    let options = SqliteConnectOptions::from_str("sqlite:")?
-        .filename(path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(10));
-    let pool = SqlitePoolOptions::new()
+    let options: AnyConnectOptions = url.parse()?;
+    let pool = AnyPoolOptions::new()
         .max_connections(8)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    // WAL lets readers run beside the writer (and other processes on the same
+                    // file); FULL keeps a committed job through a power cut.
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+        })
         .connect_with(options)
         .await?;
-    sqlx::migrate!("./migrations").run(&pool).await?;
-    Ok(pool)
+    match backend {
+        Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+        Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+    }
+    Ok(Db { pool, backend })
+}
+
+/// Begins a transaction that will write after it reads: SQLite takes its write lock at once
+/// (a deferred transaction cannot upgrade its lock once another connection has committed,
+/// `SQLITE_BUSY_SNAPSHOT`); PostgreSQL's row locks and advisory locks do the rest.
+async fn begin_write(db: &Db) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    match db.backend {
+        Backend::Sqlite => db.pool.begin_with("BEGIN IMMEDIATE").await,
+        Backend::Postgres => db.pool.begin().await,
+    }
 }
 
 /// One audit event.
@@ -58,7 +125,7 @@ pub struct AuditEvent {
 
 /// Appends an audit event.
 pub async fn audit(
-    pool: &SqlitePool,
+    db: &Db,
     user_id: Option<&str>,
     action: &str,
     image_id: Option<&str>,
@@ -68,7 +135,7 @@ pub async fn audit(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO audit_log (at, user_id, action, image_id, client, outcome, detail) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(now_ms())
     .bind(user_id)
@@ -77,26 +144,26 @@ pub async fn audit(
     .bind(client)
     .bind(outcome)
     .bind(detail)
-    .execute(pool)
+    .execute(&db.pool)
     .await?;
     Ok(())
 }
 
 /// The newest audit events, newest first.
 pub async fn audit_events(
-    pool: &SqlitePool,
+    db: &Db,
     limit: i64,
     offset: i64,
     action: Option<&str>,
 ) -> Result<Vec<AuditEvent>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT at, user_id, action, image_id, client, outcome, detail FROM audit_log \
-         WHERE (?1 IS NULL OR action = ?1) ORDER BY id DESC LIMIT ?2 OFFSET ?3",
+         WHERE ($1 IS NULL OR action = $1) ORDER BY id DESC LIMIT $2 OFFSET $3",
     )
     .bind(action)
     .bind(limit)
     .bind(offset)
-    .fetch_all(pool)
+    .fetch_all(&db.pool)
     .await?;
     Ok(rows
         .into_iter()
@@ -116,17 +183,17 @@ const HOUR_MS: i64 = 3_600_000;
 
 /// Accepted uploads of `user` in the last hour, and when the oldest of them leaves the window.
 pub async fn uploads_in_window(
-    pool: &SqlitePool,
+    db: &Db,
     user: &str,
     now: i64,
 ) -> Result<(i64, Option<i64>), sqlx::Error> {
     let row = sqlx::query(
         "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM audit_log \
-         WHERE user_id = ? AND action = 'upload' AND outcome = 'accepted' AND at > ?",
+         WHERE user_id = $1 AND action = 'upload' AND outcome = 'accepted' AND at > $2",
     )
     .bind(user)
     .bind(now - HOUR_MS)
-    .fetch_one(pool)
+    .fetch_one(&db.pool)
     .await?;
     Ok((row.get("n"), row.get::<Option<i64>, _>("oldest")))
 }
@@ -167,18 +234,26 @@ pub struct NewImage<'a> {
 /// The count and the insert are one statement inside a write transaction, so concurrent
 /// uploads cannot both take the last slot.
 pub async fn insert_upload(
-    pool: &SqlitePool,
+    db: &Db,
     image: &NewImage<'_>,
     limit: u32,
     max_attempts: u32,
 ) -> Result<bool, sqlx::Error> {
     let now = now_ms();
-    let mut tx = pool.begin().await?;
+    let mut tx = db.pool.begin().await?;
+    if db.backend == Backend::Postgres {
+        // Serialises one user's uploads across every API process until this transaction ends
+        // (SQLite's single writer does the same by itself).
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind(image.user_id)
+            .execute(&mut *tx)
+            .await?;
+    }
     let counted = sqlx::query(
         "INSERT INTO audit_log (at, user_id, action, image_id, client, outcome, detail) \
-         SELECT ?1, ?2, 'upload', ?3, ?4, 'accepted', ?5 \
-         WHERE (SELECT COUNT(*) FROM audit_log WHERE user_id = ?2 AND action = 'upload' \
-                AND outcome = 'accepted' AND at > ?6) < ?7",
+         SELECT $1, $2, 'upload', $3, $4, 'accepted', $5 \
+         WHERE (SELECT COUNT(*) FROM audit_log WHERE user_id = $2 AND action = 'upload' \
+                AND outcome = 'accepted' AND at > $6) < $7",
     )
     .bind(now)
     .bind(image.user_id)
@@ -196,7 +271,7 @@ pub async fn insert_upload(
     }
     sqlx::query(
         "INSERT INTO images (id, user_id, filename, format, bytes, original_key, original_sha256, \
-         status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+         status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9)",
     )
     .bind(image.id)
     .bind(image.user_id)
@@ -211,7 +286,7 @@ pub async fn insert_upload(
     .await?;
     sqlx::query(
         "INSERT INTO jobs (id, image_id, user_id, status, attempts, max_attempts, run_after, created_at) \
-         VALUES (?, ?, ?, 'queued', 0, ?, ?, ?)",
+         VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6)",
     )
     .bind(image.job_id)
     .bind(image.id)
@@ -245,37 +320,33 @@ pub struct ClaimedJob {
 /// Claims the oldest runnable job: queued and due, or processing with an expired lease (its
 /// worker died). One `UPDATE ... RETURNING`, so two workers never claim the same job.
 pub async fn claim_job(
-    pool: &SqlitePool,
+    db: &Db,
     lease: Duration,
+    worker: &str,
 ) -> Result<Option<ClaimedJob>, sqlx::Error> {
     let now = now_ms();
     let token = uuid::Uuid::new_v4().to_string();
-    let row = sqlx::query(
-        "UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_until = ?1, \
-         lease_token = ?2, started_at = ?3 \
-         WHERE id = (SELECT id FROM jobs WHERE (status = 'queued' AND run_after <= ?3) \
-                     OR (status = 'processing' AND lease_until < ?3) \
-                     ORDER BY run_after, created_at LIMIT 1) \
+    // On PostgreSQL, `SKIP LOCKED` lets concurrent claimers pass over each other's rows; SQLite
+    // has one writer at a time.
+    let lock = match db.backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+    };
+    let row = sqlx::query(&format!(
+        "UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_until = $1, \
+         lease_token = $2, started_at = $3, worker = $4 \
+         WHERE id = (SELECT id FROM jobs WHERE {RUNNABLE} \
+                     ORDER BY run_after, created_at LIMIT 1 {lock}) \
          RETURNING id, image_id, user_id, attempts, max_attempts",
-    )
+    ))
     .bind(now + lease.as_millis() as i64)
     .bind(&token)
     .bind(now)
-    .fetch_optional(pool)
+    .bind(worker)
+    .fetch_optional(&db.pool)
     .await?;
     if let Some(r) = &row {
-        // Cosmetic (an image's status mirrors its job's): a failure here must not strand the
-        // job just claimed.
-        let marked = sqlx::query(
-            "UPDATE images SET status = 'processing', updated_at = ? WHERE id = ? AND status = 'queued'",
-        )
-        .bind(now)
-        .bind(r.get::<String, _>("image_id"))
-        .execute(pool)
-        .await;
-        if let Err(e) = marked {
-            tracing::warn!("marking an image processing: {e}");
-        }
+        mark_processing(db, r.get("image_id"), now).await;
     }
     Ok(row.map(|r| ClaimedJob {
         id: r.get("id"),
@@ -287,19 +358,130 @@ pub async fn claim_job(
     }))
 }
 
-/// Extends a claimed job's lease. `false` when the lease is no longer this worker's.
-pub async fn renew_lease(
-    pool: &SqlitePool,
-    job: &ClaimedJob,
+/// Which jobs a worker may take at time `$3`: queued and due, or processing with an expired
+/// lease (its worker died).
+const RUNNABLE: &str = "((status = 'queued' AND run_after <= $3) \
+    OR (status = 'processing' AND lease_until < $3))";
+
+/// Claims the job `id` if it is runnable (see [`claim_job`]); `None` when it is not (done,
+/// failed, deleted, not yet due, or leased to a live worker). Workers fed by a queue in Redis
+/// claim the job named in each message this way, so a message delivered twice runs once.
+pub async fn claim_job_by_id(
+    db: &Db,
+    id: &str,
     lease: Duration,
-) -> Result<bool, sqlx::Error> {
+    worker: &str,
+) -> Result<Option<ClaimedJob>, sqlx::Error> {
+    let now = now_ms();
+    let token = uuid::Uuid::new_v4().to_string();
+    let row = sqlx::query(&format!(
+        "UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_until = $1, \
+         lease_token = $2, started_at = $3, worker = $5 WHERE id = $4 AND {RUNNABLE} \
+         RETURNING id, image_id, user_id, attempts, max_attempts",
+    ))
+    .bind(now + lease.as_millis() as i64)
+    .bind(&token)
+    .bind(now)
+    .bind(id)
+    .bind(worker)
+    .fetch_optional(&db.pool)
+    .await?;
+    if let Some(r) = &row {
+        mark_processing(db, r.get("image_id"), now).await;
+    }
+    Ok(row.map(|r| ClaimedJob {
+        id: r.get("id"),
+        image_id: r.get("image_id"),
+        user_id: r.get("user_id"),
+        attempt: r.get("attempts"),
+        max_attempts: r.get("max_attempts"),
+        lease_token: token,
+    }))
+}
+
+/// Marks an image `processing` when its job is claimed. Cosmetic (an image's status mirrors its
+/// job's): a failure here must not strand the job just claimed.
+async fn mark_processing(db: &Db, image_id: String, now: i64) {
+    let marked = sqlx::query(
+        "UPDATE images SET status = 'processing', updated_at = $1 WHERE id = $2 AND status = 'queued'",
+    )
+    .bind(now)
+    .bind(image_id)
+    .execute(&db.pool)
+    .await;
+    if let Err(e) = marked {
+        tracing::warn!("marking an image processing: {e}");
+    }
+}
+
+/// Jobs the Redis queue may have lost, to send again (oldest first, at most `limit`):
+/// - queued and due since before `due_before`, and not sent since they became due (an upload
+///   made while Redis was down, a retry whose delay ended) or not since `resend_before` (a
+///   message lost some other way);
+/// - processing with a lease that ran out before `due_before`, and not sent since (its worker
+///   died).
+///
+/// A job sent twice still runs once: workers claim it by id.
+pub async fn stranded_jobs(
+    db: &Db,
+    due_before: i64,
+    resend_before: i64,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM jobs WHERE \
+         (status = 'queued' AND run_after <= $1 \
+          AND (dispatched_at IS NULL OR dispatched_at < run_after OR dispatched_at < $2)) \
+         OR (status = 'processing' AND lease_until < $1 \
+          AND (dispatched_at IS NULL OR dispatched_at < lease_until)) \
+         ORDER BY run_after, created_at LIMIT $3",
+    )
+    .bind(due_before)
+    .bind(resend_before)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// Records that job `id` was sent to the queue at `at`.
+pub async fn mark_dispatched(db: &Db, id: &str, at: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE jobs SET dispatched_at = $1 WHERE id = $2")
+        .bind(at)
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Forgets that queued jobs were sent to the queue (it lost them), so the sweeper sends them
+/// again.
+pub async fn forget_dispatches(db: &Db) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE jobs SET dispatched_at = NULL WHERE status = 'queued'")
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Jobs done per worker (the `worker` that last took each job), for the scaling report.
+pub async fn done_by_worker(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT COALESCE(worker, '') AS worker, COUNT(*) AS n FROM jobs WHERE status = 'done' \
+         GROUP BY worker ORDER BY worker",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows.iter().map(|r| (r.get("worker"), r.get("n"))).collect())
+}
+
+/// Extends a claimed job's lease. `false` when the lease is no longer this worker's.
+pub async fn renew_lease(db: &Db, job: &ClaimedJob, lease: Duration) -> Result<bool, sqlx::Error> {
     let n = sqlx::query(
-        "UPDATE jobs SET lease_until = ? WHERE id = ? AND status = 'processing' AND lease_token = ?",
+        "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND status = 'processing' AND lease_token = $3",
     )
     .bind(now_ms() + lease.as_millis() as i64)
     .bind(&job.id)
     .bind(&job.lease_token)
-    .execute(pool)
+    .execute(&db.pool)
     .await?
     .rows_affected();
     Ok(n == 1)
@@ -307,31 +489,28 @@ pub async fn renew_lease(
 
 /// Puts every job a previous run of this process left in `processing` back in the queue.
 /// Only for the single-process SQLite setup: no other process can hold a lease on this file.
-pub async fn requeue_interrupted(pool: &SqlitePool) -> Result<u64, sqlx::Error> {
+pub async fn requeue_interrupted(db: &Db) -> Result<u64, sqlx::Error> {
     let now = now_ms();
     let n = sqlx::query(
-        "UPDATE jobs SET status = 'queued', lease_until = NULL, lease_token = NULL, run_after = ? \
+        "UPDATE jobs SET status = 'queued', lease_until = NULL, lease_token = NULL, run_after = $1 \
          WHERE status = 'processing'",
     )
     .bind(now)
-    .execute(pool)
+    .execute(&db.pool)
     .await?
     .rows_affected();
-    sqlx::query("UPDATE images SET status = 'queued', updated_at = ? WHERE status = 'processing'")
+    sqlx::query("UPDATE images SET status = 'queued', updated_at = $1 WHERE status = 'processing'")
         .bind(now)
-        .execute(pool)
+        .execute(&db.pool)
         .await?;
     Ok(n)
 }
 
 /// The original's key of an image.
-pub async fn original_key(
-    pool: &SqlitePool,
-    image_id: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT original_key FROM images WHERE id = ?")
+pub async fn original_key(db: &Db, image_id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT original_key FROM images WHERE id = $1")
         .bind(image_id)
-        .fetch_optional(pool)
+        .fetch_optional(&db.pool)
         .await
 }
 
@@ -361,17 +540,17 @@ pub struct VariantRow {
 /// Records a finished job: its variants, the image's result and the job's end, if the lease
 /// is still this worker's and the image still exists. Returns whether it was recorded.
 pub async fn complete_job(
-    pool: &SqlitePool,
+    db: &Db,
     job: &ClaimedJob,
     variants: &[VariantRow],
     result_json: &str,
     processing_ms: i64,
 ) -> Result<bool, sqlx::Error> {
     let now = now_ms();
-    let mut tx = pool.begin().await?;
+    let mut tx = db.pool.begin().await?;
     let updated = sqlx::query(
-        "UPDATE jobs SET status = 'done', finished_at = ?, processing_ms = ?, lease_until = NULL, \
-         error_code = NULL, error_message = NULL WHERE id = ? AND status = 'processing' AND lease_token = ?",
+        "UPDATE jobs SET status = 'done', finished_at = $1, processing_ms = $2, lease_until = NULL, \
+         error_code = NULL, error_message = NULL WHERE id = $3 AND status = 'processing' AND lease_token = $4",
     )
     .bind(now)
     .bind(processing_ms)
@@ -384,14 +563,14 @@ pub async fn complete_job(
         tx.rollback().await?;
         return Ok(false);
     }
-    sqlx::query("DELETE FROM variants WHERE image_id = ?")
+    sqlx::query("DELETE FROM variants WHERE image_id = $1")
         .bind(&job.image_id)
         .execute(&mut *tx)
         .await?;
-    for v in variants {
+    for (position, v) in variants.iter().enumerate() {
         sqlx::query(
             "INSERT INTO variants (image_id, name, storage_key, content_type, width, height, format, \
-             bytes, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             bytes, sha256, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&job.image_id)
         .bind(&v.name)
@@ -402,38 +581,41 @@ pub async fn complete_job(
         .bind(&v.format)
         .bind(v.bytes)
         .bind(&v.sha256)
+        .bind(position as i64)
         .execute(&mut *tx)
         .await?;
     }
-    sqlx::query("UPDATE images SET status = 'done', result_json = ?, updated_at = ? WHERE id = ?")
-        .bind(result_json)
-        .bind(now)
-        .bind(&job.image_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE images SET status = 'done', result_json = $1, updated_at = $2 WHERE id = $3",
+    )
+    .bind(result_json)
+    .bind(now)
+    .bind(&job.image_id)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(true)
 }
 
 /// Ends an attempt that failed: back in the queue after `retry_in` when given, failed otherwise.
 pub async fn fail_job(
-    pool: &SqlitePool,
+    db: &Db,
     job: &ClaimedJob,
     code: &str,
     message: &str,
     retry_in: Option<Duration>,
 ) -> Result<bool, sqlx::Error> {
     let now = now_ms();
-    let mut tx = pool.begin().await?;
+    let mut tx = db.pool.begin().await?;
     let updated = match retry_in {
         Some(delay) => sqlx::query(
-            "UPDATE jobs SET status = 'queued', run_after = ?, lease_until = NULL, lease_token = NULL, \
-             error_code = ?, error_message = ? WHERE id = ? AND status = 'processing' AND lease_token = ?",
+            "UPDATE jobs SET status = 'queued', run_after = $1, lease_until = NULL, lease_token = NULL, \
+             error_code = $2, error_message = $3 WHERE id = $4 AND status = 'processing' AND lease_token = $5",
         )
         .bind(now + delay.as_millis() as i64),
         None => sqlx::query(
-            "UPDATE jobs SET status = 'failed', finished_at = ?, lease_until = NULL, \
-             error_code = ?, error_message = ? WHERE id = ? AND status = 'processing' AND lease_token = ?",
+            "UPDATE jobs SET status = 'failed', finished_at = $1, lease_until = NULL, \
+             error_code = $2, error_message = $3 WHERE id = $4 AND status = 'processing' AND lease_token = $5",
         )
         .bind(now),
     }
@@ -450,7 +632,7 @@ pub async fn fail_job(
         } else {
             "failed"
         };
-        sqlx::query("UPDATE images SET status = ?, updated_at = ? WHERE id = ?")
+        sqlx::query("UPDATE images SET status = $1, updated_at = $2 WHERE id = $3")
             .bind(status)
             .bind(now)
             .bind(&job.image_id)
@@ -459,7 +641,7 @@ pub async fn fail_job(
         if retry_in.is_none() {
             sqlx::query(
                 "INSERT INTO audit_log (at, user_id, action, image_id, client, outcome, detail) \
-                 VALUES (?, ?, 'job_failed', ?, NULL, 'failed', ?)",
+                 VALUES ($1, $2, 'job_failed', $3, NULL, 'failed', $4)",
             )
             .bind(now)
             .bind(&job.user_id)
@@ -501,17 +683,13 @@ pub struct JobView {
 }
 
 /// A job of `user` (none for another user's).
-pub async fn job_for_user(
-    pool: &SqlitePool,
-    id: &str,
-    user: &str,
-) -> Result<Option<JobView>, sqlx::Error> {
+pub async fn job_for_user(db: &Db, id: &str, user: &str) -> Result<Option<JobView>, sqlx::Error> {
     let row = sqlx::query(&format!(
-        "SELECT {JOB_COLUMNS} FROM jobs WHERE id = ? AND user_id = ?"
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND user_id = $2"
     ))
     .bind(id)
     .bind(user)
-    .fetch_optional(pool)
+    .fetch_optional(&db.pool)
     .await?;
     Ok(row.as_ref().map(job_view))
 }
@@ -519,7 +697,7 @@ pub async fn job_for_user(
 const JOB_COLUMNS: &str = "id, image_id, status, attempts, max_attempts, error_code, \
     error_message, created_at, started_at, finished_at, processing_ms";
 
-fn job_view(r: &sqlx::sqlite::SqliteRow) -> JobView {
+fn job_view(r: &AnyRow) -> JobView {
     JobView {
         id: r.get("id"),
         image_id: r.get("image_id"),
@@ -558,7 +736,7 @@ pub struct ImageRow {
     pub job_id: Option<String>,
 }
 
-fn image_row(r: &sqlx::sqlite::SqliteRow) -> ImageRow {
+fn image_row(r: &AnyRow) -> ImageRow {
     ImageRow {
         id: r.get("id"),
         filename: r.get("filename"),
@@ -577,54 +755,51 @@ const IMAGE_COLUMNS: &str = "i.id, i.filename, i.format, i.bytes, i.original_key
 
 /// An image of `user` (none for another user's).
 pub async fn image_for_user(
-    pool: &SqlitePool,
+    db: &Db,
     id: &str,
     user: &str,
 ) -> Result<Option<ImageRow>, sqlx::Error> {
     let row = sqlx::query(&format!(
-        "SELECT {IMAGE_COLUMNS} FROM images i WHERE i.id = ? AND i.user_id = ?"
+        "SELECT {IMAGE_COLUMNS} FROM images i WHERE i.id = $1 AND i.user_id = $2"
     ))
     .bind(id)
     .bind(user)
-    .fetch_optional(pool)
+    .fetch_optional(&db.pool)
     .await?;
     Ok(row.as_ref().map(image_row))
 }
 
 /// A page of `user`'s images, newest first, and the total.
 pub async fn images_of_user(
-    pool: &SqlitePool,
+    db: &Db,
     user: &str,
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<ImageRow>, i64), sqlx::Error> {
     let rows = sqlx::query(&format!(
-        "SELECT {IMAGE_COLUMNS} FROM images i WHERE i.user_id = ? \
-         ORDER BY i.created_at DESC, i.id LIMIT ? OFFSET ?"
+        "SELECT {IMAGE_COLUMNS} FROM images i WHERE i.user_id = $1 \
+         ORDER BY i.created_at DESC, i.id LIMIT $2 OFFSET $3"
     ))
     .bind(user)
     .bind(limit)
     .bind(offset)
-    .fetch_all(pool)
+    .fetch_all(&db.pool)
     .await?;
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM images WHERE user_id = ?")
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM images WHERE user_id = $1")
         .bind(user)
-        .fetch_one(pool)
+        .fetch_one(&db.pool)
         .await?;
     Ok((rows.iter().map(image_row).collect(), total))
 }
 
 /// The variants of an image, in the pipeline's order.
-pub async fn variants_of(
-    pool: &SqlitePool,
-    image_id: &str,
-) -> Result<Vec<VariantRow>, sqlx::Error> {
+pub async fn variants_of(db: &Db, image_id: &str) -> Result<Vec<VariantRow>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT name, storage_key, content_type, width, height, format, bytes, sha256 FROM variants \
-         WHERE image_id = ? ORDER BY rowid",
+         WHERE image_id = $1 ORDER BY position",
     )
     .bind(image_id)
-    .fetch_all(pool)
+    .fetch_all(&db.pool)
     .await?;
     Ok(rows
         .into_iter()
@@ -645,16 +820,14 @@ pub async fn variants_of(
 /// one transaction. Returns the storage keys it used (the caller deletes them), or none if
 /// there was no such image.
 pub async fn delete_image(
-    pool: &SqlitePool,
+    db: &Db,
     id: &str,
     user: &str,
     client: Option<&str>,
 ) -> Result<Option<Vec<String>>, sqlx::Error> {
-    // IMMEDIATE: this transaction reads before it writes, and a deferred one cannot upgrade
-    // its lock once another connection has committed (SQLITE_BUSY_SNAPSHOT).
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = begin_write(db).await?;
     let original: Option<String> =
-        sqlx::query_scalar("SELECT original_key FROM images WHERE id = ? AND user_id = ?")
+        sqlx::query_scalar("SELECT original_key FROM images WHERE id = $1 AND user_id = $2")
             .bind(id)
             .bind(user)
             .fetch_optional(&mut *tx)
@@ -664,18 +837,18 @@ pub async fn delete_image(
         return Ok(None);
     };
     let mut keys: Vec<String> =
-        sqlx::query_scalar("SELECT storage_key FROM variants WHERE image_id = ?")
+        sqlx::query_scalar("SELECT storage_key FROM variants WHERE image_id = $1")
             .bind(id)
             .fetch_all(&mut *tx)
             .await?;
     keys.push(original);
-    sqlx::query("DELETE FROM images WHERE id = ?")
+    sqlx::query("DELETE FROM images WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await?;
     sqlx::query(
         "INSERT INTO audit_log (at, user_id, action, image_id, client, outcome, detail) \
-         VALUES (?, ?, 'delete', ?, ?, 'ok', NULL)",
+         VALUES ($1, $2, 'delete', $3, $4, 'ok', NULL)",
     )
     .bind(now_ms())
     .bind(user)
@@ -711,7 +884,7 @@ pub struct DbStats {
 }
 
 /// Computes [`DbStats`].
-pub async fn stats(pool: &SqlitePool) -> Result<DbStats, sqlx::Error> {
+pub async fn stats(db: &Db) -> Result<DbStats, sqlx::Error> {
     let now = now_ms();
     let mut status_breakdown: std::collections::BTreeMap<String, i64> =
         ["queued", "processing", "done", "failed"]
@@ -719,25 +892,29 @@ pub async fn stats(pool: &SqlitePool) -> Result<DbStats, sqlx::Error> {
             .map(|s| (s.to_string(), 0))
             .collect();
     for r in sqlx::query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
-        .fetch_all(pool)
+        .fetch_all(&db.pool)
         .await?
     {
         status_breakdown.insert(r.get("status"), r.get("n"));
     }
     let day = sqlx::query(
-        "SELECT SUM(status = 'done') AS done, SUM(status = 'failed') AS failed, \
-         AVG(CASE WHEN status = 'done' THEN processing_ms END) AS avg_ms \
-         FROM jobs WHERE finished_at > ?",
+        "SELECT SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END) AS done, SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed, \
+         CAST(AVG(CASE WHEN status = 'done' THEN processing_ms END) AS DOUBLE PRECISION) AS avg_ms \
+         FROM jobs WHERE finished_at > $1",
     )
     .bind(now - 24 * HOUR_MS)
-    .fetch_one(pool)
+    .fetch_one(&db.pool)
     .await?;
-    let images = sqlx::query("SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM images")
-        .fetch_one(pool)
-        .await?;
-    let variants = sqlx::query("SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM variants")
-        .fetch_one(pool)
-        .await?;
+    let images = sqlx::query(
+        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(bytes), 0) AS BIGINT) AS b FROM images",
+    )
+    .fetch_one(&db.pool)
+    .await?;
+    let variants = sqlx::query(
+        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(bytes), 0) AS BIGINT) AS b FROM variants",
+    )
+    .fetch_one(&db.pool)
+    .await?;
     Ok(DbStats {
         status_breakdown,
         completed_24h: day.get::<Option<i64>, _>("done").unwrap_or(0),
@@ -751,20 +928,18 @@ pub async fn stats(pool: &SqlitePool) -> Result<DbStats, sqlx::Error> {
 }
 
 /// Jobs finished per 5-minute bucket over the last hour (oldest first), and the newest failures.
-pub async fn activity(
-    pool: &SqlitePool,
-) -> Result<(Vec<(i64, i64, i64)>, Vec<JobView>), sqlx::Error> {
+pub async fn activity(db: &Db) -> Result<(Vec<(i64, i64, i64)>, Vec<JobView>), sqlx::Error> {
     let now = now_ms();
     let bucket = 5 * 60_000;
     let start = now - HOUR_MS;
     let mut buckets: Vec<(i64, i64, i64)> = (0..12).map(|i| (start + i * bucket, 0, 0)).collect();
     for r in sqlx::query(
-        "SELECT (finished_at - ?1) / ?2 AS b, SUM(status = 'done') AS done, SUM(status = 'failed') AS failed \
-         FROM jobs WHERE finished_at > ?1 GROUP BY b",
+        "SELECT (finished_at - $1) / $2 AS b, SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END) AS done, SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed \
+         FROM jobs WHERE finished_at > $1 GROUP BY b",
     )
     .bind(start)
     .bind(bucket)
-    .fetch_all(pool)
+    .fetch_all(&db.pool)
     .await?
     {
         let b: i64 = r.get("b");
@@ -776,7 +951,7 @@ pub async fn activity(
     let failures = sqlx::query(&format!(
         "SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'failed' ORDER BY finished_at DESC LIMIT 10"
     ))
-    .fetch_all(pool)
+    .fetch_all(&db.pool)
     .await?
     .iter()
     .map(job_view)

@@ -1,5 +1,6 @@
-//! The in-process worker pool: claims persisted jobs, runs the core pipeline on blocking
-//! threads (bounded by a semaphore), stores variants, retries transient failures.
+//! Running jobs: the in-process worker pool (claims persisted jobs from the database) and the
+//! attempt itself, shared with the Redis workers (`queue.rs`): the core pipeline on a blocking
+//! thread (bounded by a semaphore), variants stored, transient failures retried.
 
 use std::time::{Duration, Instant};
 
@@ -20,8 +21,10 @@ pub fn spawn_workers(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
 
 async fn worker(state: AppState) {
     loop {
-        match db::claim_job(&state.db, state.config.job_lease).await {
-            Ok(Some(job)) => run(&state, job).await,
+        match db::claim_job(&state.db, state.config.job_lease, &state.worker_name).await {
+            Ok(Some(job)) => {
+                run(&state, job, None).await;
+            }
             Ok(None) => {
                 // Woken by an upload, or polling for retries that became due.
                 let _ =
@@ -51,27 +54,47 @@ pub fn variant_prefix(image_id: &str) -> String {
     format!("variants/{image_id}/")
 }
 
+/// The Redis message a job came in, kept fresh while the job runs.
+pub struct Beat<'a> {
+    /// The queue.
+    pub queue: &'a crate::queue::RedisQueue,
+    /// The message's id.
+    pub entry: &'a str,
+    /// The worker holding it.
+    pub consumer: &'a str,
+}
+
+/// How a run ended, for a worker's counters.
+pub enum Outcome {
+    /// The result was recorded.
+    Done,
+    /// The attempt failed (retried later, or failed for good).
+    Failed,
+    /// Nothing to count: the image was deleted, or the lease was lost.
+    Other,
+}
+
 /// Runs one claimed job to its end (done, queued again, or failed).
-pub async fn run(state: &AppState, job: ClaimedJob) {
+pub async fn run(state: &AppState, job: ClaimedJob, beat: Option<Beat<'_>>) -> Outcome {
     let started = Instant::now();
     if job.attempt > job.max_attempts {
         // Only reachable when earlier attempts were cut off (the process stopped each time).
         let why = format!("gave up after {} interrupted attempts", job.max_attempts);
         finish(state, &job, Attempt::Permanent(ErrorCode::Internal, why)).await;
-        return;
+        return Outcome::Failed;
     }
     let key = match db::original_key(&state.db, &job.image_id).await {
         Ok(Some(key)) => key,
         // The image was deleted (its job row went with it).
-        Ok(None) => return,
+        Ok(None) => return Outcome::Other,
         Err(e) => {
             let attempt = Attempt::Transient(ErrorCode::Internal, format!("database: {e}"));
             finish(state, &job, attempt).await;
-            return;
+            return Outcome::Failed;
         }
     };
     let Ok(permit) = state.cpu.clone().acquire_owned().await else {
-        return;
+        return Outcome::Other;
     };
     let st = state.clone();
     let prefix = variant_prefix(&job.image_id);
@@ -96,6 +119,11 @@ pub async fn run(state: &AppState, job: ClaimedJob) {
                     Ok(false) => tracing::warn!(job = %job.id, "lost the lease of a running job"),
                     Err(e) => tracing::warn!(job = %job.id, "renewing a lease: {e}"),
                 }
+                if let Some(b) = &beat
+                    && let Err(e) = b.queue.touch(b.entry, b.consumer).await
+                {
+                    tracing::warn!(job = %job.id, "keeping the queue message: {e}");
+                }
             }
         }
     };
@@ -109,7 +137,10 @@ pub async fn run(state: &AppState, job: ClaimedJob) {
     match outcome {
         Attempt::Done(variants, result) => {
             match db::complete_job(&state.db, &job, &variants, &result, ms).await {
-                Ok(true) => state.metrics.job("done"),
+                Ok(true) => {
+                    state.metrics.job("done");
+                    Outcome::Done
+                }
                 Ok(false) => {
                     // The lease was lost. If the image was deleted meanwhile, its objects go
                     // too; otherwise the worker that holds the job now writes the same keys.
@@ -118,15 +149,20 @@ pub async fn run(state: &AppState, job: ClaimedJob) {
                         let keys = variants.into_iter().map(|v| v.storage_key).collect();
                         crate::api::delete_keys(state, keys).await;
                     }
+                    Outcome::Other
                 }
                 Err(e) => {
                     tracing::error!(job = %job.id, "recording a finished job: {e}");
                     let attempt = Attempt::Transient(ErrorCode::Internal, format!("database: {e}"));
                     finish(state, &job, attempt).await;
+                    Outcome::Failed
                 }
             }
         }
-        other => finish(state, &job, other).await,
+        other => {
+            finish(state, &job, other).await;
+            Outcome::Failed
+        }
     }
 }
 

@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod jobs;
 pub mod metrics;
+pub mod queue;
 #[cfg(feature = "s3")]
 pub mod s3;
 pub mod storage;
@@ -24,7 +25,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use imgest::storage::Storage;
-use sqlx::SqlitePool;
 use tokio::sync::{Notify, Semaphore};
 use utoipa::OpenApi;
 
@@ -40,7 +40,11 @@ pub struct Inner {
     /// The configuration.
     pub config: Config,
     /// The database.
-    pub db: SqlitePool,
+    pub db: db::Db,
+    /// The Redis queue, when `REDIS_URL` is set.
+    pub queue: Option<queue::RedisQueue>,
+    /// This process's name on the jobs it takes (`host-pid`).
+    pub worker_name: String,
     /// Originals and variants.
     pub storage: Arc<dyn Storage>,
     /// The pipeline options every job runs with.
@@ -73,9 +77,18 @@ impl AppState {
             Some(s) => s,
             None => storage::open(&config.storage)?,
         };
-        let db = db::open(&config.database_path)
-            .await
-            .map_err(|e| format!("DATABASE_PATH {}: {e}", config.database_path.display()))?;
+        let db = match &config.database_url {
+            Some(url) => db::open(url)
+                .await
+                .map_err(|e| format!("DATABASE_URL: {e}"))?,
+            None => db::open(&db::sqlite_url(&config.database_path))
+                .await
+                .map_err(|e| format!("DATABASE_PATH {}: {e}", config.database_path.display()))?,
+        };
+        let queue = match &config.redis_url {
+            Some(url) => Some(queue::RedisQueue::connect(url).await?),
+            None => None,
+        };
         let mut options = imgest::Options::default();
         options.limits.max_input_bytes = config.max_upload_bytes;
         for v in &mut options.variants {
@@ -87,6 +100,8 @@ impl AppState {
             upload_slots: Arc::new(Semaphore::new(config.max_concurrent_uploads)),
             config,
             db,
+            queue,
+            worker_name: format!("{}-{}", queue::hostname(), std::process::id()),
             storage,
             options,
             wake: Notify::new(),
@@ -168,23 +183,27 @@ pub async fn serve(
     config: Config,
     on_listen: impl FnOnce(std::net::SocketAddr),
 ) -> Result<(), String> {
-    if config.redis_url.is_some() {
-        tracing::warn!(
-            "REDIS_URL is set but this build queues jobs in its database; it is not used"
-        );
-    }
     let state = AppState::new(config, None).await?;
-    let requeued = db::requeue_interrupted(&state.db)
-        .await
-        .map_err(|e| e.to_string())?;
-    if requeued > 0 {
-        tracing::info!("requeued {requeued} jobs interrupted by the previous run");
+    // Only a lone process on its own SQLite file knows that every `processing` job was its own;
+    // elsewhere an expired lease frees a dead worker's job.
+    if state.queue.is_none() && state.db.backend == db::Backend::Sqlite {
+        let requeued = db::requeue_interrupted(&state.db)
+            .await
+            .map_err(|e| e.to_string())?;
+        if requeued > 0 {
+            tracing::info!("requeued {requeued} jobs interrupted by the previous run");
+        }
     }
     let listener = tokio::net::TcpListener::bind(state.config.addr)
         .await
         .map_err(|e| format!("binding {}: {e}", state.config.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let workers = jobs::spawn_workers(&state);
+    // With Redis, `imgest-server worker` processes run the jobs.
+    let workers = if state.queue.is_none() {
+        jobs::spawn_workers(&state)
+    } else {
+        Vec::new()
+    };
     on_listen(addr);
     let router = app(state);
     axum::serve(
@@ -202,7 +221,20 @@ pub async fn serve(
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Runs a worker process (`imgest-server worker`, needs `REDIS_URL`) until Ctrl-C or SIGTERM.
+/// Calls `on_ready` with its id once it consumes.
+pub async fn work(config: Config, on_ready: impl FnOnce(&str)) -> Result<(), String> {
+    if config.redis_url.is_none() {
+        return Err(
+            "REDIS_URL: required by `worker` (without it the server runs its own workers)".into(),
+        );
+    }
+    let state = AppState::new(config, None).await?;
+    let queue = state.queue.clone().ok_or("REDIS_URL: not connected")?;
+    queue::run_worker(state, queue, on_ready).await
+}
+
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

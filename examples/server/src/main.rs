@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Run the server (the default).
     Serve,
+    /// Consume jobs from the Redis queue (REDIS_URL), store variants, record results.
+    Worker,
     /// Print a signed token (HS256 with JWT_SECRET_KEY).
     Token {
         /// The user id (the token's `sub`).
@@ -64,6 +66,25 @@ fn main() -> ExitCode {
                 Err(e) => {
                     eprintln!("imgest-server: token: {e}");
                     ExitCode::from(2)
+                }
+            }
+        }
+        Command::Worker => {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("imgest-server: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let result = runtime.block_on(imgest_server::work(config, |id| {
+                println!("imgest-server worker {id} consuming");
+            }));
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("imgest-server: {e}");
+                    ExitCode::FAILURE
                 }
             }
         }

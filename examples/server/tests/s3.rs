@@ -5,52 +5,16 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::services::Moto;
 use common::{Server, png};
 use serde_json::Value;
-
-struct Moto(std::process::Child);
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn keys(client: &reqwest::blocking::Client, endpoint: &str, bucket: &str) -> Vec<String> {
-    let xml = client
-        .get(format!("{endpoint}/{bucket}?list-type=2"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    xml.split("<Key>")
-        .skip(1)
-        .map(|s| s.split("</Key>").next().unwrap().to_string())
-        .collect()
-}
 
 #[test]
 fn s3_backend_end_to_end() {
     let required = std::env::var("IMGEST_REQUIRE_S3").is_ok_and(|v| v == "1");
-    let port = free_port();
-    let spawned = Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let Ok(child) = spawned else {
+    let Some(moto) = Moto::start() else {
         assert!(
             !required,
             "IMGEST_REQUIRE_S3=1 but moto_server is not installed"
@@ -58,30 +22,13 @@ fn s3_backend_end_to_end() {
         eprintln!("SKIPPED: the S3 test needs moto_server (pip install 'moto[server]')");
         return;
     };
-    let _moto = Moto(child);
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let client = reqwest::blocking::Client::new();
-    let start = Instant::now();
-    while client.get(&endpoint).send().is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "moto_server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let endpoint = moto.endpoint();
     let bucket = "imgest-test";
-    assert!(
-        client
-            .put(format!("{endpoint}/{bucket}"))
-            .send()
-            .unwrap()
-            .status()
-            .is_success()
-    );
+    moto.create_bucket(bucket);
     let s = Server::start(&[
         ("STORAGE_BACKEND", "s3"),
         ("S3_BUCKET", bucket),
-        ("S3_ENDPOINT", &endpoint),
+        ("S3_ENDPOINT", endpoint),
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),
         ("AWS_REGION", "us-east-1"),
@@ -111,7 +58,7 @@ fn s3_backend_end_to_end() {
         sizes.push(common::dimensions(&bytes));
     }
     assert_eq!(sizes, [(150, 100), (800, 533), (1600, 1067), (1800, 1200)]);
-    let stored = keys(&client, &endpoint, bucket);
+    let stored = moto.keys(bucket);
     assert_eq!(stored.len(), 5, "{stored:?}");
     assert_eq!(
         stored.iter().filter(|k| k.starts_with("variants/")).count(),
@@ -130,5 +77,5 @@ fn s3_backend_end_to_end() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 204);
-    assert_eq!(keys(&client, &endpoint, bucket), Vec::<String>::new());
+    assert_eq!(moto.keys(bucket), Vec::<String>::new());
 }

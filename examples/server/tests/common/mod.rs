@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod services;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -36,7 +38,7 @@ impl Server {
     }
 
     fn spawn(dir: &Path, env: &[(String, String)]) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_imgest-server"));
+        let mut cmd = Command::new(server_bin());
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("JWT_SECRET_KEY", SECRET)
@@ -181,6 +183,15 @@ impl Drop for Server {
 }
 
 /// A small PNG (w × h, opaque gradient).
+/// The server binary: `IMGEST_SERVER_BIN` (a release build, for measuring), else the one cargo
+/// built for these tests.
+pub fn server_bin() -> PathBuf {
+    std::env::var_os("IMGEST_SERVER_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_imgest-server")),
+        PathBuf::from,
+    )
+}
+
 pub fn png(w: u32, h: u32) -> Vec<u8> {
     let img = image::RgbImage::from_fn(w, h, |x, y| {
         image::Rgb([(x * 255 / w) as u8, (y * 255 / h) as u8, 90])
