@@ -48,22 +48,29 @@ function bombPng() {
   return Buffer.concat([Buffer.from(sig), len, ihdr, crc, Buffer.from([0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82])]);
 }
 
-async function startServer() {
-  const dir = mkdtempSync(join(tmpdir(), 'imgest-dash-'));
-  const child = spawn(bin, [], {
-    env: { PATH: process.env.PATH, JWT_SECRET_KEY: SECRET, DATABASE_PATH: join(dir, 'db.sqlite'),
-      STORAGE_PATH: join(dir, 'storage'), IMGEST_PORT: '0', RUST_LOG: 'imgest_server=warn' },
+// Starts `imgest-server [args]` and resolves with the first capture of `ready` in its stdout.
+async function startProcess(args, env, ready) {
+  const child = spawn(bin, args, {
+    env: { PATH: process.env.PATH, JWT_SECRET_KEY: SECRET, IMGEST_PORT: '0', RUST_LOG: 'imgest_server=warn', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout });
-  const base = await new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  const found = await new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`imgest-server ${args.join(' ')} exited with ${code}`)));
     lines.on('line', (line) => {
-      const m = line.match(/^imgest-server listening on (\S+)/);
+      const m = line.match(ready);
       if (m) resolve(m[1]);
     });
   });
-  return { child, base };
+  return { child, found };
+}
+
+async function startServer(env = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'imgest-dash-'));
+  const { child, found } = await startProcess([], {
+    DATABASE_PATH: join(dir, 'db.sqlite'), STORAGE_PATH: join(dir, 'storage'), ...env,
+  }, /^imgest-server listening on (\S+)/);
+  return { child, base: found, dir };
 }
 
 test('dashboard in Chromium matches /health/stats', { skip: !ready && 'needs the imgest-server binary and Debian chromium' }, async () => {
@@ -147,5 +154,79 @@ test('dashboard in Chromium matches /health/stats', { skip: !ready && 'needs the
   } finally {
     await browser?.close();
     child.kill('SIGKILL');
+  }
+});
+
+// With REDIS_URL the page lists the worker processes from their heartbeats and the Redis queue.
+const redisBin = '/usr/bin/redis-server';
+const redisReady = ready && existsSync(redisBin);
+if (process.env.IMGEST_REQUIRE_SCALE === '1' && !redisReady) {
+  throw new Error(`IMGEST_REQUIRE_SCALE=1 but ${redisBin} is missing`);
+}
+
+test('dashboard lists the Redis workers', { skip: !redisReady && 'needs redis-server, the server binary and chromium' }, async () => {
+  const { chromium } = await import('playwright-core');
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const redisDir = mkdtempSync(join(tmpdir(), 'imgest-dash-redis-'));
+  const redis = spawn(redisBin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', redisDir], { stdio: 'ignore' });
+  const children = [redis];
+  let browser;
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    const env = { REDIS_URL: `redis://127.0.0.1:${port}/`, IMGEST_HEARTBEAT_SECS: '1', IMGEST_WORKERS: '1' };
+    const { child, base, dir } = await startServer(env);
+    children.push(child);
+    // Workers on the same SQLite file and storage folder as the API.
+    const shared = { ...env, DATABASE_PATH: join(dir, 'db.sqlite'), STORAGE_PATH: join(dir, 'storage') };
+    const ids = [];
+    for (let i = 0; i < 2; i++) {
+      const w = await startProcess(['worker'], shared, /^imgest-server worker (\S+) consuming/);
+      children.push(w.child);
+      ids.push(w.found);
+    }
+    const token = execFileSync(bin, ['token', '--user', 'dashboard'], { env: { JWT_SECRET_KEY: SECRET } }).toString().trim();
+    const sample = readFileSync(join(root, 'examples', 'cli', 'sample', 'sunrise.jpg'));
+    for (let i = 0; i < 4; i++) {
+      const form = new FormData();
+      form.append('file', new Blob([sample]), `s${i}.jpg`);
+      const r = await fetch(`${base}/api/v1/images`, { method: 'POST', body: form, headers: { Authorization: `Bearer ${token}` } });
+      assert.equal(r.status, 202);
+    }
+    let stats;
+    for (let i = 0; ; i++) {
+      stats = await (await fetch(`${base}/health/stats`)).json();
+      if (stats.status_breakdown.done === 4 && stats.workers.live.length === 2) break;
+      assert.ok(i < 600, `jobs or heartbeats missing: ${JSON.stringify(stats)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(stats.queue.backend, 'redis');
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    await page.goto(`${base}/dashboard`);
+    await page.waitForSelector('body[data-loaded="true"]', { timeout: 30000 });
+    // Within a refresh or two, every worker's done count adds up to the 4 jobs.
+    await page.waitForFunction(() => [...document.querySelectorAll('#worker-list tr')]
+      .reduce((n, tr) => n + Number(tr.children[3]?.textContent ?? 0), 0) === 4, null, { timeout: 30000 });
+    const shown = await page.evaluate(() => ({
+      backend: document.getElementById('queue-backend').textContent,
+      waiting: document.getElementById('queue-waiting').textContent,
+      rows: [...document.querySelectorAll('#worker-list tr')].map((tr) => [...tr.children].map((td) => td.textContent)),
+    }));
+    assert.equal(shown.backend, 'redis');
+    assert.equal(shown.waiting, '0');
+    assert.deepEqual(shown.rows.map((r) => r[0]).sort(), [...ids].sort());
+    for (const row of shown.rows) assert.equal(row[2], '0 / 1');
+    const artifacts = process.env.IMGEST_ARTIFACTS ?? join(targetDir, 'artifacts');
+    mkdirSync(artifacts, { recursive: true });
+    await page.screenshot({ path: join(artifacts, 'dashboard-redis.png'), fullPage: true });
+    console.log(`dashboard screenshot: ${join(artifacts, 'dashboard-redis.png')}`);
+  } finally {
+    await browser?.close();
+    for (const c of children) c.kill('SIGKILL');
   }
 });

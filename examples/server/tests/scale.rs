@@ -515,6 +515,32 @@ fn jobs_accepted_while_redis_is_down_finish_once_it_is_back() {
 }
 
 #[test]
+fn a_job_whose_storage_is_gone_fails_after_three_retries() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(mut c) = Cluster::start("the retry test") else {
+        return;
+    };
+    c.env.push(("IMGEST_RETRY_BASE_MS".into(), "300".into()));
+    let api = c.api();
+    let jobs = upload_many(&api, "retry", &[("a.png".into(), png(32, 32))], 1);
+    // The S3 server goes away with the original before any worker runs.
+    c.moto.kill();
+    let _worker = c.worker(1);
+    let token = api.token("retry");
+    let job = api.wait_job(&token, &jobs[0].1, Duration::from_secs(60));
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["attempts"], 4, "the first attempt and 3 retries: {job}");
+    assert_eq!(job["error_code"], "storage", "{job}");
+    assert_eq!(job["error_message"], "storage unavailable", "{job}");
+    // Each retry waited for its delay (300, 600, 1200 ms) and went back through Redis.
+    let (started, finished) = (
+        job["created_at"].as_i64().unwrap(),
+        job["finished_at"].as_i64().unwrap(),
+    );
+    assert!(finished - started >= 2_100, "{job}");
+}
+
+#[test]
 fn two_api_processes_on_postgres_share_the_rate_limit() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(pg) = Postgres::start() else {

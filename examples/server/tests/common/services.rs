@@ -578,6 +578,14 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// SIGKILL: the server and everything it stored are gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
