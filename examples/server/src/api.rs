@@ -591,17 +591,19 @@ async fn stats_value(state: &AppState) -> Result<serde_json::Value, ApiError> {
             (total, busy, Vec::new(), queue)
         }
         Some(q) => {
-            let workers = q
-                .workers()
-                .await
-                .map_err(|e| ApiError::internal("redis", e))?;
-            let depth = q
-                .depth()
-                .await
-                .map_err(|e| ApiError::internal("redis", e))?;
+            // Redis down: the database's part of the page still shows.
+            let workers = q.workers().await.unwrap_or_default();
             let total = workers.iter().map(|w| w.slots as usize).sum();
             let busy = workers.iter().map(|w| w.busy as usize).sum();
-            let queue = serde_json::json!({"backend": "redis", "waiting": depth.waiting, "in_progress": depth.in_progress});
+            let queue = match q.depth().await {
+                Ok(d) => {
+                    serde_json::json!({"backend": "redis", "waiting": d.waiting, "in_progress": d.in_progress})
+                }
+                Err(e) => {
+                    tracing::warn!("queue depth: {e}");
+                    serde_json::json!({"backend": "redis", "waiting": null, "in_progress": null, "error": "unavailable"})
+                }
+            };
             (total, busy, workers, queue)
         }
     };

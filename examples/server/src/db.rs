@@ -36,13 +36,27 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// The `sqlite:` URL of a database file.
-pub fn sqlite_url(path: &Path) -> String {
-    format!("sqlite://{}?mode=rwc", path.display())
+/// The `sqlite:` URL of a database file (created if missing; its folder too): absolute and
+/// percent-encoded, so a space, `%` or `..` in the path reaches SQLite as written.
+pub fn sqlite_url(path: &Path) -> Result<String, std::io::Error> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let absolute = std::path::absolute(path)?;
+    let mut url = String::from("sqlite://");
+    for b in absolute.to_string_lossy().bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            url.push(char::from(b));
+        } else {
+            url.push_str(&format!("%{b:02X}"));
+        }
+    }
+    url.push_str("?mode=rwc");
+    Ok(url)
 }
 
-/// Opens the database at `url` (`sqlite://…` or `postgres://…`; a SQLite file and its folder are
-/// created if needed) and runs the migrations for its engine.
+/// Opens the database at `url` (`sqlite://…` or `postgres://…`) and runs the migrations for its
+/// engine.
 pub async fn open(url: &str) -> Result<Db, sqlx::Error> {
     sqlx::any::install_default_drivers();
     let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -54,20 +68,6 @@ pub async fn open(url: &str) -> Result<Db, sqlx::Error> {
             "expected a sqlite: or postgres:// URL".into(),
         ));
     };
-    if backend == Backend::Sqlite {
-        let path = url
-            .trim_start_matches("sqlite:")
-            .trim_start_matches("//")
-            .split('?')
-            .next()
-            .unwrap_or_default();
-        if let Some(dir) = Path::new(path)
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
-        }
-    }
     let options: AnyConnectOptions = url.parse()?;
     let pool = AnyPoolOptions::new()
         .max_connections(8)
@@ -443,10 +443,30 @@ pub async fn stranded_jobs(
     .await
 }
 
-/// Records that job `id` was sent to the queue at `at`.
-pub async fn mark_dispatched(db: &Db, id: &str, at: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE jobs SET dispatched_at = $1 WHERE id = $2")
-        .bind(at)
+/// Records that job `id` was sent to the queue at `at` (taken before sending). With
+/// `first_only`, only while no worker has claimed it yet: the API's stamp must not hide a
+/// retry that a fast worker already scheduled.
+pub async fn mark_dispatched(
+    db: &Db,
+    id: &str,
+    at: i64,
+    first_only: bool,
+) -> Result<(), sqlx::Error> {
+    let only = if first_only { " AND attempts = 0" } else { "" };
+    sqlx::query(&format!(
+        "UPDATE jobs SET dispatched_at = $1 WHERE id = $2{only}"
+    ))
+    .bind(at)
+    .bind(id)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Forgets that a queued job was sent (a worker found it not yet due, by its clock), so the
+/// sweeper sends it again once it is due.
+pub async fn undispatch(db: &Db, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE jobs SET dispatched_at = NULL WHERE id = $1 AND status = 'queued'")
         .bind(id)
         .execute(&db.pool)
         .await?;
@@ -610,7 +630,7 @@ pub async fn fail_job(
     let updated = match retry_in {
         Some(delay) => sqlx::query(
             "UPDATE jobs SET status = 'queued', run_after = $1, lease_until = NULL, lease_token = NULL, \
-             error_code = $2, error_message = $3 WHERE id = $4 AND status = 'processing' AND lease_token = $5",
+             dispatched_at = NULL, error_code = $2, error_message = $3 WHERE id = $4 AND status = 'processing' AND lease_token = $5",
         )
         .bind(now + delay.as_millis() as i64),
         None => sqlx::query(
@@ -826,12 +846,19 @@ pub async fn delete_image(
     client: Option<&str>,
 ) -> Result<Option<Vec<String>>, sqlx::Error> {
     let mut tx = begin_write(db).await?;
-    let original: Option<String> =
-        sqlx::query_scalar("SELECT original_key FROM images WHERE id = $1 AND user_id = $2")
-            .bind(id)
-            .bind(user)
-            .fetch_optional(&mut *tx)
-            .await?;
+    // On PostgreSQL the row lock makes a job completing at the same moment either finish first
+    // (its variants are in the list read below) or fail on the deleted image.
+    let lock = match db.backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => " FOR UPDATE",
+    };
+    let original: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT original_key FROM images WHERE id = $1 AND user_id = $2{lock}"
+    ))
+    .bind(id)
+    .bind(user)
+    .fetch_optional(&mut *tx)
+    .await?;
     let Some(original) = original else {
         tx.rollback().await?;
         return Ok(None);
@@ -957,4 +984,22 @@ pub async fn activity(db: &Db) -> Result<(Vec<(i64, i64, i64)>, Vec<JobView>), s
     .map(job_view)
     .collect();
     Ok((buckets, failures))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_sqlite_path_reaches_sqlite_as_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("a dir/../odd %20 name/imgest.db");
+        let db = open(&sqlite_url(&path).unwrap()).await.unwrap();
+        assert_eq!(db.backend, Backend::Sqlite);
+        sqlx::query("SELECT COUNT(*) FROM jobs")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        assert!(tmp.path().join("odd %20 name/imgest.db").is_file());
+    }
 }

@@ -119,10 +119,12 @@ pub async fn run(state: &AppState, job: ClaimedJob, beat: Option<Beat<'_>>) -> O
                     Ok(false) => tracing::warn!(job = %job.id, "lost the lease of a running job"),
                     Err(e) => tracing::warn!(job = %job.id, "renewing a lease: {e}"),
                 }
-                if let Some(b) = &beat
-                    && let Err(e) = b.queue.touch(b.entry, b.consumer).await
-                {
-                    tracing::warn!(job = %job.id, "keeping the queue message: {e}");
+                if let Some(b) = &beat {
+                    let touched =
+                        tokio::time::timeout(Duration::from_secs(2), b.queue.touch(b.entry, b.consumer)).await;
+                    if !matches!(touched, Ok(Ok(()))) {
+                        tracing::warn!(job = %job.id, "could not keep the queue message fresh");
+                    }
                 }
             }
         }
@@ -153,6 +155,13 @@ pub async fn run(state: &AppState, job: ClaimedJob, beat: Option<Beat<'_>>) -> O
                 }
                 Err(e) => {
                     tracing::error!(job = %job.id, "recording a finished job: {e}");
+                    // Deleted meanwhile (on PostgreSQL the insert fails on the missing image):
+                    // its objects go too.
+                    if let Ok(None) = db::original_key(&state.db, &job.image_id).await {
+                        let keys = variants.into_iter().map(|v| v.storage_key).collect();
+                        crate::api::delete_keys(state, keys).await;
+                        return Outcome::Other;
+                    }
                     let attempt = Attempt::Transient(ErrorCode::Internal, format!("database: {e}"));
                     finish(state, &job, attempt).await;
                     Outcome::Failed

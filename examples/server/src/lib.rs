@@ -81,9 +81,14 @@ impl AppState {
             Some(url) => db::open(url)
                 .await
                 .map_err(|e| format!("DATABASE_URL: {e}"))?,
-            None => db::open(&db::sqlite_url(&config.database_path))
-                .await
-                .map_err(|e| format!("DATABASE_PATH {}: {e}", config.database_path.display()))?,
+            None => {
+                let path = config.database_path.display();
+                let url = db::sqlite_url(&config.database_path)
+                    .map_err(|e| format!("DATABASE_PATH {path}: {e}"))?;
+                db::open(&url)
+                    .await
+                    .map_err(|e| format!("DATABASE_PATH {path}: {e}"))?
+            }
         };
         let queue = match &config.redis_url {
             Some(url) => Some(queue::RedisQueue::connect(url).await?),

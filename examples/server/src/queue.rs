@@ -34,6 +34,7 @@ pub const STREAM: &str = "imgest:jobs";
 pub const GROUP: &str = "workers";
 const WORKERS: &str = "imgest:workers";
 const SWEEP_LOCK: &str = "imgest:sweeper";
+const EPOCH: &str = "imgest:epoch";
 /// How long a worker's read blocks before it looks for abandoned messages again.
 const BLOCK: Duration = Duration::from_secs(2);
 /// How long a job must have been due (or its lease expired) before the sweeper sends it again.
@@ -206,10 +207,11 @@ fn manager_config(response_timeout: Option<Duration>) -> ConnectionManagerConfig
 /// Sends an accepted upload's job to the workers and records when. A failure (Redis down) is
 /// logged and left to the sweeper: the job is already durable in the database.
 pub async fn dispatch(state: &AppState, queue: &RedisQueue, job_id: &str) {
+    let at = db::now_ms();
     let sent = tokio::time::timeout(Duration::from_secs(3), queue.enqueue(job_id)).await;
     match sent {
         Ok(Ok(())) => {
-            if let Err(e) = db::mark_dispatched(&state.db, job_id, db::now_ms()).await {
+            if let Err(e) = db::mark_dispatched(&state.db, job_id, at, true).await {
                 tracing::warn!(job = %job_id, "recording a dispatch: {e}");
             }
         }
@@ -351,8 +353,9 @@ async fn consume(
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let idle_ms = state.config.job_lease.as_millis() as u64 + 1_000;
+    let mut cursor = String::from("0-0");
     while !*stop.borrow() {
-        let next = next_message(&queue, &mut conn, &consumer, idle_ms).await;
+        let next = next_message(&mut conn, &consumer, idle_ms, &mut cursor).await;
         match next {
             Ok(Some(msg)) => handle(&state, &queue, &consumer, &counters, msg).await,
             Ok(None) => {}
@@ -374,28 +377,33 @@ async fn consume(
     }
 }
 
+/// Takes over one message idle for `idle_ms` (its worker died), scanning the pending list from
+/// `cursor` on (XAUTOCLAIM looks at a few entries per call); else reads a new one, blocking.
 async fn next_message(
-    queue: &RedisQueue,
     conn: &mut ConnectionManager,
     consumer: &str,
     idle_ms: u64,
+    cursor: &mut String,
 ) -> redis::RedisResult<Option<StreamId>> {
     let claimed: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
         .arg(STREAM)
         .arg(GROUP)
         .arg(consumer)
         .arg(idle_ms)
-        .arg("0-0")
+        .arg(cursor.as_str())
         .arg("COUNT")
         .arg(1)
         .query_async(conn)
         .await?;
+    // "0-0" when the scan went round; messages deleted while pending need nothing.
+    *cursor = claimed.next_stream_id;
     if let Some(msg) = claimed.claimed.into_iter().next() {
         tracing::info!(entry = %msg.id, "took over a message whose worker stopped answering");
         return Ok(Some(msg));
     }
-    // Messages deleted while pending (`deleted_ids`) need nothing: XAUTOCLAIM dropped them.
-    let _ = queue;
+    if *cursor != "0-0" {
+        return Ok(None);
+    }
     let read: Option<StreamReadReply> = redis::cmd("XREADGROUP")
         .arg("GROUP")
         .arg(GROUP)
@@ -441,9 +449,14 @@ async fn handle(
                 crate::jobs::Outcome::Other => 0,
             };
         }
-        // Done, failed, deleted, waiting for a retry, or held by a live worker: whatever
-        // still has to happen to it, the sweeper sends it again.
-        Ok(None) => {}
+        // Done, failed, deleted, held by a live worker, or not due yet (a retry's delay, or
+        // the API's clock ahead of this one): whatever still has to happen to it, the sweeper
+        // sends it again when due.
+        Ok(None) => {
+            if let Err(e) = db::undispatch(&state.db, &job_id).await {
+                tracing::warn!(job = %job_id, "marking a job for resending: {e}");
+            }
+        }
         Err(e) => {
             // Left pending: another worker takes it over after the visibility timeout.
             tracing::warn!(job = %job_id, "claiming a job: {e}");
@@ -472,6 +485,20 @@ async fn sweep(state: &AppState, queue: &RedisQueue, id: &str) -> Result<(), Str
     if locked.is_none() {
         return Ok(());
     }
+    // A Redis that lost its data (restarted without its append-only file, or a new one) has no
+    // epoch key: every queued job may be gone from the stream, so all are sent again.
+    let fresh: Option<String> = redis::cmd("SET")
+        .arg(EPOCH)
+        .arg(db::now_ms())
+        .arg("NX")
+        .query_async(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    if fresh.is_some() {
+        db::forget_dispatches(&state.db)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     let now = db::now_ms();
     // A queued job still undelivered after ten leases (at least 10 minutes) is sent again, in
     // case its message was lost some way no worker noticed.
@@ -481,7 +508,7 @@ async fn sweep(state: &AppState, queue: &RedisQueue, id: &str) -> Result<(), Str
         .map_err(|e| e.to_string())?;
     for job in ids {
         queue.enqueue(&job).await.map_err(|e| e.to_string())?;
-        db::mark_dispatched(&state.db, &job, now)
+        db::mark_dispatched(&state.db, &job, now, false)
             .await
             .map_err(|e| e.to_string())?;
         tracing::info!(job = %job, "sent again to the queue");

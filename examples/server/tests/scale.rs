@@ -112,8 +112,13 @@ const BUCKET: &str = "imgest-scale";
 impl Cluster {
     /// `None` (with a message) when a server is not installed and `IMGEST_REQUIRE_SCALE` is unset.
     fn start(test: &str) -> Option<Cluster> {
+        Cluster::start_with(test, true)
+    }
+
+    /// With Redis's append-only file (`aof`) or without persistence.
+    fn start_with(test: &str, aof: bool) -> Option<Cluster> {
         let (Some(redis), Some(pg), Some(moto)) =
-            (Redis::start(true), Postgres::start(), Moto::start())
+            (Redis::start(aof), Postgres::start(), Moto::start())
         else {
             assert!(
                 !required(),
@@ -400,7 +405,21 @@ fn api_and_three_workers_do_200_jobs_exactly_once() {
         );
     }
     // The stats list the live workers, with what each did, and an empty queue.
-    let stats = api.stats();
+    // Heartbeats come every second: wait for the last ones to report every job.
+    let start = Instant::now();
+    let stats = loop {
+        let stats = api.stats();
+        let done: u64 = stats["workers"]["live"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["done"].as_u64().unwrap())
+            .sum();
+        if done == 200 || start.elapsed() > Duration::from_secs(10) {
+            break stats;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     let live = stats["workers"]["live"].as_array().unwrap();
     let mut ids: Vec<&str> = live.iter().map(|w| w["id"].as_str().unwrap()).collect();
     ids.sort_unstable();
@@ -455,6 +474,16 @@ fn a_killed_workers_jobs_are_finished_by_the_others() {
             .collect();
         if held.len() == 2 {
             victim.kill();
+            // What it held when it died (it may have finished or taken a job since the query).
+            let held: Vec<String> = c
+                .sql(&format!(
+                    "SELECT id FROM jobs WHERE status = 'processing' AND worker = '{}'",
+                    victim.id
+                ))
+                .lines()
+                .map(str::to_string)
+                .collect();
+            assert!(!held.is_empty(), "the victim held no job when killed");
             break held;
         }
         assert!(
@@ -495,8 +524,18 @@ fn a_killed_workers_jobs_are_finished_by_the_others() {
 
 #[test]
 fn jobs_accepted_while_redis_is_down_finish_once_it_is_back() {
+    redis_restart(true);
+}
+
+#[test]
+fn jobs_survive_a_redis_that_lost_its_data() {
+    redis_restart(false);
+}
+
+/// Redis killed mid-run and restarted, with its append-only file (`aof`) or empty.
+fn redis_restart(aof: bool) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(mut c) = Cluster::start("the Redis restart test") else {
+    let Some(mut c) = Cluster::start_with("the Redis restart test", aof) else {
         return;
     };
     let api = c.api();
@@ -508,6 +547,8 @@ fn jobs_accepted_while_redis_is_down_finish_once_it_is_back() {
     let t = Instant::now();
     jobs.extend(upload_many(&api, "restart", &images, 10));
     eprintln!("10 uploads with Redis down took {:?}", t.elapsed());
+    let stats = api.stats();
+    assert_eq!(stats["queue"]["error"], "unavailable", "{stats}");
     std::thread::sleep(Duration::from_secs(2));
     c.redis.restart();
     wait_all(&c, jobs.len(), Duration::from_secs(120));
