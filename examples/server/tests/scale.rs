@@ -523,6 +523,60 @@ fn a_killed_workers_jobs_are_finished_by_the_others() {
 }
 
 #[test]
+fn a_worker_stopped_with_sigterm_finishes_its_jobs_first() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(c) = Cluster::start("the SIGTERM test") else {
+        return;
+    };
+    let api = c.api();
+    let images: Vec<(String, Vec<u8>)> = (0..2)
+        .map(|i| (format!("big-{i}.png"), png(1400 + 16 * i, 1000)))
+        .collect();
+    let mut worker = c.worker(2);
+    let jobs = upload_many(&api, "term", &images, 2);
+    let start = Instant::now();
+    loop {
+        let held = c.sql(&format!(
+            "SELECT COUNT(*) FROM jobs WHERE status = 'processing' AND worker = '{}'",
+            worker.id
+        ));
+        if held != "0" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the worker took no job"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = worker.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = worker.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    // Whatever it had taken, it finished, once, before exiting; nothing is left pending.
+    let rows = c.sql(&format!(
+        "SELECT status, attempts FROM jobs WHERE worker = '{}'",
+        worker.id
+    ));
+    assert!(!rows.is_empty());
+    for row in rows.lines() {
+        assert_eq!(row, "done|1", "{rows}");
+    }
+    assert_eq!(api.stats()["queue"]["in_progress"], 0);
+    // The other upload, if it was not taken, waits for the next worker.
+    let finished = c.sql("SELECT COUNT(*) FROM jobs WHERE status = 'done'");
+    let _next = c.worker(1);
+    wait_all(&c, jobs.len(), Duration::from_secs(60));
+    eprintln!("SIGTERM: {finished} of 2 jobs finished by the stopping worker");
+}
+
+#[test]
 fn jobs_accepted_while_redis_is_down_finish_once_it_is_back() {
     redis_restart(true);
 }
