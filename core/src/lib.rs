@@ -26,6 +26,7 @@ pub mod dominant;
 pub mod encode;
 pub mod error;
 mod libwebp;
+pub mod memory;
 pub mod options;
 pub mod orient;
 pub mod output;

@@ -104,6 +104,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 fn main() {
+    imgest::memory::map_large_buffers();
     let a = match parse_args() {
         Ok(a) => a,
         Err(e) => {

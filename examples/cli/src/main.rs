@@ -133,6 +133,7 @@ fn process_one(options: &Options, file: &Path, dir: &Path) -> Result<String, Str
 }
 
 fn main() -> ExitCode {
+    imgest::memory::map_large_buffers();
     let cli = Cli::parse();
     if let Some(path) = &cli.write_sample {
         return match std::fs::write(path, sample::jpeg()) {

@@ -36,6 +36,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    imgest::memory::map_large_buffers();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
