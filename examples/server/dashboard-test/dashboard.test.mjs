@@ -73,16 +73,31 @@ async function startServer(env = {}) {
   return { child, base: found, dir };
 }
 
-test('dashboard in Chromium matches /health/stats', { skip: !ready && 'needs the imgest-server binary and Debian chromium' }, async () => {
-  const { chromium } = await import('playwright-core');
-  const { child, base } = await startServer();
+// Uploads as user `dashboard` to the server at `base`: `upload(name, bytes) → {status, body}`.
+function uploader(base) {
   const token = execFileSync(bin, ['token', '--user', 'dashboard'], { env: { JWT_SECRET_KEY: SECRET } }).toString().trim();
-  const upload = async (name, bytes) => {
+  return async (name, bytes) => {
     const form = new FormData();
     form.append('file', new Blob([bytes]), name);
     const r = await fetch(`${base}/api/v1/images`, { method: 'POST', body: form, headers: { Authorization: `Bearer ${token}` } });
     return { status: r.status, body: await r.json() };
   };
+}
+
+// Debian's Chromium, headless, with no network of its own.
+async function launchChromium() {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+test('dashboard in Chromium matches /health/stats', { skip: !ready && 'needs the imgest-server binary and Debian chromium' }, async () => {
+  const { child, base } = await startServer();
+  const upload = uploader(base);
   let browser;
   try {
     const sample = readFileSync(join(root, 'examples', 'cli', 'sample', 'sunrise.jpg'));
@@ -104,12 +119,7 @@ test('dashboard in Chromium matches /health/stats', { skip: !ready && 'needs the
     assert.equal(stats.status_breakdown.done, 2);
     assert.equal(stats.status_breakdown.failed, 1);
 
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
     const errors = [];
     const offsite = [];
@@ -165,7 +175,6 @@ if (process.env.IMGEST_REQUIRE_SCALE === '1' && !redisReady) {
 }
 
 test('dashboard lists the Redis workers', { skip: !redisReady && 'needs redis-server, the server binary and chromium' }, async () => {
-  const { chromium } = await import('playwright-core');
   const port = 20000 + Math.floor(Math.random() * 20000);
   const redisDir = mkdtempSync(join(tmpdir(), 'imgest-dash-redis-'));
   const redis = spawn(redisBin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', redisDir], { stdio: 'ignore' });
@@ -184,13 +193,10 @@ test('dashboard lists the Redis workers', { skip: !redisReady && 'needs redis-se
       children.push(w.child);
       ids.push(w.found);
     }
-    const token = execFileSync(bin, ['token', '--user', 'dashboard'], { env: { JWT_SECRET_KEY: SECRET } }).toString().trim();
+    const upload = uploader(base);
     const sample = readFileSync(join(root, 'examples', 'cli', 'sample', 'sunrise.jpg'));
     for (let i = 0; i < 4; i++) {
-      const form = new FormData();
-      form.append('file', new Blob([sample]), `s${i}.jpg`);
-      const r = await fetch(`${base}/api/v1/images`, { method: 'POST', body: form, headers: { Authorization: `Bearer ${token}` } });
-      assert.equal(r.status, 202);
+      assert.equal((await upload(`s${i}.jpg`, sample)).status, 202);
     }
     let stats;
     for (let i = 0; ; i++) {
@@ -200,12 +206,7 @@ test('dashboard lists the Redis workers', { skip: !redisReady && 'needs redis-se
       await new Promise((r) => setTimeout(r, 100));
     }
     assert.equal(stats.queue.backend, 'redis');
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
     await page.goto(`${base}/dashboard`);
     await page.waitForSelector('body[data-loaded="true"]', { timeout: 30000 });

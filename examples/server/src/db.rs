@@ -324,44 +324,17 @@ pub async fn claim_job(
     lease: Duration,
     worker: &str,
 ) -> Result<Option<ClaimedJob>, sqlx::Error> {
-    let now = now_ms();
-    let token = uuid::Uuid::new_v4().to_string();
     // On PostgreSQL, `SKIP LOCKED` lets concurrent claimers pass over each other's rows; SQLite
     // has one writer at a time.
     let lock = match db.backend {
         Backend::Sqlite => "",
         Backend::Postgres => "FOR UPDATE SKIP LOCKED",
     };
-    let row = sqlx::query(&format!(
-        "UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_until = $1, \
-         lease_token = $2, started_at = $3, worker = $4 \
-         WHERE id = (SELECT id FROM jobs WHERE {RUNNABLE} \
-                     ORDER BY run_after, created_at LIMIT 1 {lock}) \
-         RETURNING id, image_id, user_id, attempts, max_attempts",
-    ))
-    .bind(now + lease.as_millis() as i64)
-    .bind(&token)
-    .bind(now)
-    .bind(worker)
-    .fetch_optional(&db.pool)
-    .await?;
-    if let Some(r) = &row {
-        mark_processing(db, r.get("image_id"), now).await;
-    }
-    Ok(row.map(|r| ClaimedJob {
-        id: r.get("id"),
-        image_id: r.get("image_id"),
-        user_id: r.get("user_id"),
-        attempt: r.get("attempts"),
-        max_attempts: r.get("max_attempts"),
-        lease_token: token,
-    }))
+    let target = format!(
+        "id = (SELECT id FROM jobs WHERE {RUNNABLE} ORDER BY run_after, created_at LIMIT 1 {lock})"
+    );
+    claim(db, &target, None, lease, worker).await
 }
-
-/// Which jobs a worker may take at time `$3`: queued and due, or processing with an expired
-/// lease (its worker died).
-const RUNNABLE: &str = "((status = 'queued' AND run_after <= $3) \
-    OR (status = 'processing' AND lease_until < $3))";
 
 /// Claims the job `id` if it is runnable (see [`claim_job`]); `None` when it is not (done,
 /// failed, deleted, not yet due, or leased to a live worker). Workers fed by a queue in Redis
@@ -372,20 +345,45 @@ pub async fn claim_job_by_id(
     lease: Duration,
     worker: &str,
 ) -> Result<Option<ClaimedJob>, sqlx::Error> {
+    claim(
+        db,
+        &format!("id = $5 AND {RUNNABLE}"),
+        Some(id),
+        lease,
+        worker,
+    )
+    .await
+}
+
+/// Which jobs a worker may take at time `$3`: queued and due, or processing with an expired
+/// lease (its worker died).
+const RUNNABLE: &str = "((status = 'queued' AND run_after <= $3) \
+    OR (status = 'processing' AND lease_until < $3))";
+
+/// Leases the job `target` selects (`$5` = `id`) to `worker` with a fresh token.
+async fn claim(
+    db: &Db,
+    target: &str,
+    id: Option<&str>,
+    lease: Duration,
+    worker: &str,
+) -> Result<Option<ClaimedJob>, sqlx::Error> {
     let now = now_ms();
     let token = uuid::Uuid::new_v4().to_string();
-    let row = sqlx::query(&format!(
+    let sql = format!(
         "UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_until = $1, \
-         lease_token = $2, started_at = $3, worker = $5 WHERE id = $4 AND {RUNNABLE} \
-         RETURNING id, image_id, user_id, attempts, max_attempts",
-    ))
-    .bind(now + lease.as_millis() as i64)
-    .bind(&token)
-    .bind(now)
-    .bind(id)
-    .bind(worker)
-    .fetch_optional(&db.pool)
-    .await?;
+         lease_token = $2, started_at = $3, worker = $4 WHERE {target} \
+         RETURNING id, image_id, user_id, attempts, max_attempts"
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(now + lease.as_millis() as i64)
+        .bind(&token)
+        .bind(now)
+        .bind(worker);
+    if let Some(id) = id {
+        query = query.bind(id);
+    }
+    let row = query.fetch_optional(&db.pool).await?;
     if let Some(r) = &row {
         mark_processing(db, r.get("image_id"), now).await;
     }

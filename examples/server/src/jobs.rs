@@ -147,19 +147,13 @@ pub async fn run(state: &AppState, job: ClaimedJob, beat: Option<Beat<'_>>) -> O
                     // The lease was lost. If the image was deleted meanwhile, its objects go
                     // too; otherwise the worker that holds the job now writes the same keys.
                     tracing::warn!(job = %job.id, "finished a job no longer leased to this worker");
-                    if let Ok(None) = db::original_key(&state.db, &job.image_id).await {
-                        let keys = variants.into_iter().map(|v| v.storage_key).collect();
-                        crate::api::delete_keys(state, keys).await;
-                    }
+                    discard_if_deleted(state, &job, variants).await;
                     Outcome::Other
                 }
                 Err(e) => {
                     tracing::error!(job = %job.id, "recording a finished job: {e}");
-                    // Deleted meanwhile (on PostgreSQL the insert fails on the missing image):
-                    // its objects go too.
-                    if let Ok(None) = db::original_key(&state.db, &job.image_id).await {
-                        let keys = variants.into_iter().map(|v| v.storage_key).collect();
-                        crate::api::delete_keys(state, keys).await;
+                    // Deleted meanwhile (on PostgreSQL the insert fails on the missing image).
+                    if discard_if_deleted(state, &job, variants).await {
                         return Outcome::Other;
                     }
                     let attempt = Attempt::Transient(ErrorCode::Internal, format!("database: {e}"));
@@ -173,6 +167,16 @@ pub async fn run(state: &AppState, job: ClaimedJob, beat: Option<Beat<'_>>) -> O
             Outcome::Failed
         }
     }
+}
+
+/// Deletes the stored variants of a job whose image was deleted while it ran; whether it was.
+async fn discard_if_deleted(state: &AppState, job: &ClaimedJob, variants: Vec<VariantRow>) -> bool {
+    let deleted = matches!(db::original_key(&state.db, &job.image_id).await, Ok(None));
+    if deleted {
+        let keys = variants.into_iter().map(|v| v.storage_key).collect();
+        crate::api::delete_keys(state, keys).await;
+    }
+    deleted
 }
 
 async fn finish(state: &AppState, job: &ClaimedJob, attempt: Attempt) {

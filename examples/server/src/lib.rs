@@ -1,5 +1,6 @@
 //! imgest's reference HTTP service: authenticated uploads, a persisted job queue processed by
-//! an in-process worker pool, variants on local disk or S3, health, statistics, metrics, an
+//! an in-process worker pool (or, with `REDIS_URL`, by [`work`] processes reading a Redis
+//! stream), SQLite or PostgreSQL, variants on local disk or S3, health, statistics, metrics, an
 //! audit trail and a monitoring page.
 //!
 //! [`AppState::new`] opens the database and the storage, [`app`] builds the router (tests can

@@ -70,56 +70,42 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Worker => {
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("imgest-server: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let result = runtime.block_on(imgest_server::work(config, |id| {
-                println!("imgest-server worker {id} consuming");
-            }));
-            match result {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("imgest-server: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        Command::Worker => run(imgest_server::work(config, |id| {
+            println!("imgest-server worker {id} consuming");
+        })),
         Command::Serve => {
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("imgest-server: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
             let secret = config.jwt_secret.clone();
             let generated = dev_secret.is_some()
                 && std::env::var("JWT_SECRET_KEY").map_or(true, |v| v.trim().is_empty());
-            let result = runtime.block_on(imgest_server::serve(config, |addr| {
+            run(imgest_server::serve(config, move |addr| {
                 println!("imgest-server listening on http://{addr}");
                 if let Some(token) = generated
                     .then(|| auth::sign(&secret, "dev", 86_400, Some("admin")).ok())
                     .flatten()
                 {
-                    println!("dev token (user `dev`, admin, 24 h; the secret lives only in this run):\n{token}");
+                    println!(
+                        "dev token (user `dev`, admin, 24 h; the secret lives only in this run):\n{token}"
+                    );
                     println!(
                         "try: curl -H 'Authorization: Bearer {token}' -F file=@photo.jpg http://{addr}/api/v1/images"
                     );
                 }
                 println!("dashboard: http://{addr}/dashboard  API docs: http://{addr}/docs");
-            }));
-            match result {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("imgest-server: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            }))
+        }
+    }
+}
+
+/// Runs `task` on a multi-threaded runtime; its error is printed and exits 1.
+fn run(task: impl std::future::Future<Output = Result<(), String>>) -> ExitCode {
+    let result = tokio::runtime::Runtime::new()
+        .map_err(|e| e.to_string())
+        .and_then(|runtime| runtime.block_on(task));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("imgest-server: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -189,6 +189,17 @@ impl Cluster {
         self.pg.psql_db("imgest", sql)
     }
 
+    /// The jobs `worker` is processing now.
+    fn held_by(&self, worker: &Worker) -> Vec<String> {
+        self.sql(&format!(
+            "SELECT id FROM jobs WHERE status = 'processing' AND worker = '{}'",
+            worker.id
+        ))
+        .lines()
+        .map(str::to_string)
+        .collect()
+    }
+
     /// Objects in the bucket per image: (originals, variants).
     fn objects(&self) -> BTreeMap<String, (usize, usize)> {
         let mut per_image: BTreeMap<String, (usize, usize)> = BTreeMap::new();
@@ -315,6 +326,15 @@ fn upload_many(
     accepted.into_inner().unwrap()
 }
 
+/// Polls `ready` every `every` until it holds; panics with `what` after `timeout`.
+fn wait_for(timeout: Duration, every: Duration, what: &str, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < timeout, "{what} after {timeout:?}");
+        std::thread::sleep(every);
+    }
+}
+
 /// Waits until no job is queued or processing (per the database), at most `timeout`.
 fn wait_all(c: &Cluster, total: usize, timeout: Duration) {
     let start = Instant::now();
@@ -434,18 +454,17 @@ fn api_and_three_workers_do_200_jobs_exactly_once() {
     assert_eq!(stats["status_breakdown"]["done"], 200);
     // A worker that stops leaves the list within three heartbeats.
     drop(workers);
-    let start = Instant::now();
-    while !api.stats()["workers"]["live"]
-        .as_array()
-        .unwrap()
-        .is_empty()
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "stopped workers still listed"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for(
+        Duration::from_secs(10),
+        Duration::from_millis(200),
+        "stopped workers still listed",
+        || {
+            api.stats()["workers"]["live"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        },
+    );
 }
 
 #[test]
@@ -462,36 +481,16 @@ fn a_killed_workers_jobs_are_finished_by_the_others() {
     let mut victim = c.worker(2);
     let jobs = upload_many(&api, "kill", &images, 24);
     // Wait until the victim holds two jobs, then kill it.
-    let start = Instant::now();
-    let held: Vec<String> = loop {
-        let held: Vec<String> = c
-            .sql(&format!(
-                "SELECT id FROM jobs WHERE status = 'processing' AND worker = '{}'",
-                victim.id
-            ))
-            .lines()
-            .map(str::to_string)
-            .collect();
-        if held.len() == 2 {
-            victim.kill();
-            // What it held when it died (it may have finished or taken a job since the query).
-            let held: Vec<String> = c
-                .sql(&format!(
-                    "SELECT id FROM jobs WHERE status = 'processing' AND worker = '{}'",
-                    victim.id
-                ))
-                .lines()
-                .map(str::to_string)
-                .collect();
-            assert!(!held.is_empty(), "the victim held no job when killed");
-            break held;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "the victim never held two jobs"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    wait_for(
+        Duration::from_secs(120),
+        Duration::from_millis(20),
+        "the victim never held two jobs",
+        || c.held_by(&victim).len() == 2,
+    );
+    victim.kill();
+    // What it held when it died (it may have finished or taken a job since the query).
+    let held = c.held_by(&victim);
+    assert!(!held.is_empty(), "the victim held no job when killed");
     let survivors: Vec<Worker> = (0..2).map(|_| c.worker(1)).collect();
     wait_all(&c, jobs.len(), Duration::from_secs(120));
     check_done_once(&c, &jobs, &held);
@@ -508,18 +507,15 @@ fn a_killed_workers_jobs_are_finished_by_the_others() {
         );
     }
     // The messages the victim held were acknowledged by the survivors: nothing in progress.
-    let start = Instant::now();
-    loop {
-        let q = api.stats()["queue"].clone();
-        if q["waiting"] == 0 && q["in_progress"] == 0 {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "queue not drained: {q}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        "queue not drained",
+        || {
+            let q = &api.stats()["queue"];
+            q["waiting"] == 0 && q["in_progress"] == 0
+        },
+    );
 }
 
 #[test]
@@ -534,21 +530,12 @@ fn a_worker_stopped_with_sigterm_finishes_its_jobs_first() {
         .collect();
     let mut worker = c.worker(2);
     let jobs = upload_many(&api, "term", &images, 2);
-    let start = Instant::now();
-    loop {
-        let held = c.sql(&format!(
-            "SELECT COUNT(*) FROM jobs WHERE status = 'processing' AND worker = '{}'",
-            worker.id
-        ));
-        if held != "0" {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the worker took no job"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(
+        Duration::from_secs(60),
+        Duration::from_millis(20),
+        "the worker took no job",
+        || !c.held_by(&worker).is_empty(),
+    );
     let pid = worker.child.id().to_string();
     assert!(
         Command::new("kill")
