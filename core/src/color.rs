@@ -1,4 +1,4 @@
-//! Stage 3: convert decoded pixels to 8-bit sRGB RGBA through the embedded ICC profile.
+//! Stage 3: convert decoded pixels to 8-bit sRGB through the embedded ICC profile.
 //!
 //! Colour management is pure Rust (`qcms`, the colour management of Firefox), so an image
 //! looks as a browser shows it. CMYK uses the embedded CMYK profile when there is one.
@@ -10,6 +10,7 @@ use qcms::{DataType, Intent, Profile, Transform};
 
 use crate::decode::{Decoded, Pixels};
 use crate::error::Error;
+use crate::frame::Frame;
 
 /// An image in 8-bit sRGB with straight (not premultiplied) alpha.
 #[derive(Debug, Clone)]
@@ -122,11 +123,66 @@ fn transform(profile: &Profile, src: DataType, dst: DataType) -> Option<Transfor
     Transform::new_to(profile, &srgb, src, dst, Intent::Perceptual)
 }
 
-/// Converts decoded pixels to sRGB RGBA8.
+/// Decoded pixels as an 8-bit [`Frame`], with the conversion to sRGB still to apply.
+///
+/// An RGB profile is applied late, by [`SrgbTransform::apply`], to whichever pixels the
+/// pipeline keeps (the resized variants, not every decoded pixel), as libvips does. CMYK and
+/// gray profiles are applied here, since their pixels are not RGB yet.
+#[derive(Debug)]
+pub struct Normalized {
+    /// The pixels: RGB for sources without alpha, RGBA otherwise.
+    pub frame: Frame,
+    /// True when some pixel is not fully opaque.
+    pub has_alpha: bool,
+    /// The conversion to sRGB still to apply to `frame` (or to pixels resampled from it).
+    pub to_srgb: Option<SrgbTransform>,
+    /// True when an embedded profile was (or is to be, through `to_srgb`) applied.
+    pub converted: bool,
+    /// The embedded profile's description, if there was a readable one.
+    pub icc_description: Option<String>,
+}
+
+/// A conversion of 8-bit RGB or RGBA pixels from an embedded profile to sRGB, in place.
+pub struct SrgbTransform {
+    transform: Transform,
+    channels: usize,
+}
+
+impl std::fmt::Debug for SrgbTransform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SrgbTransform")
+            .field("channels", &self.channels)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SrgbTransform {
+    /// Converts `frame` to sRGB. A frame of another channel count than the one this transform
+    /// was built for is left alone (the pipeline never mixes them).
+    pub fn apply(&self, frame: &mut Frame) {
+        if frame.channels() == self.channels {
+            self.transform.apply(frame.as_raw_mut());
+        }
+    }
+
+    /// Converts raw samples laid out as the frame this transform was built for.
+    pub fn apply_raw(&self, samples: &mut [u8]) {
+        let whole = samples.len() / self.channels * self.channels;
+        self.transform.apply(&mut samples[..whole]);
+    }
+
+    /// Bytes per pixel this transform works on.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+}
+
+/// Converts decoded pixels to an 8-bit frame, leaving an RGB profile's conversion to sRGB
+/// pending (see [`Normalized`]).
 ///
 /// A profile that cannot be parsed, or does not match the pixel data (a gray profile on RGB
 /// data, say), is ignored and the pixels are taken as sRGB, as browsers do.
-pub fn to_srgb(decoded: Decoded) -> Result<Srgb, Error> {
+pub fn normalize(decoded: Decoded) -> Result<Normalized, Error> {
     let icc = decoded.icc.as_deref();
     let profile = icc.and_then(|icc| Profile::new_from_slice(&prefer_colorimetric(icc), false));
     let icc_description = profile.as_ref().and(icc).and_then(description);
@@ -148,15 +204,12 @@ pub fn to_srgb(decoded: Decoded) -> Result<Srgb, Error> {
             if !converted {
                 naive_cmyk_to_rgb(&data, &mut rgb);
             }
-            let mut rgba = Vec::with_capacity(width as usize * height as usize * 4);
-            for px in rgb.chunks_exact(3) {
-                rgba.extend_from_slice(&[px[0], px[1], px[2], 255]);
-            }
-            let image = RgbaImage::from_raw(width, height, rgba)
+            let frame = Frame::from_raw(width, height, 3, rgb)
                 .ok_or_else(|| Error::internal("cmyk buffer size"))?;
-            Ok(Srgb {
-                image,
+            Ok(Normalized {
+                frame,
                 has_alpha: false,
+                to_srgb: None,
                 converted,
                 icc_description,
             })
@@ -171,44 +224,65 @@ pub fn to_srgb(decoded: Decoded) -> Result<Srgb, Error> {
             );
             let may_have_alpha = img.color().has_alpha();
             let mut converted = false;
-            let mut image = match profile.as_ref() {
+            let mut to_srgb = None;
+            let frame = match profile.as_ref() {
                 Some(p) if !is_srgb_name(icc_description.as_deref()) => match (space, gray) {
                     (Some(b"GRAY"), true) => {
-                        let (src, ty) = if may_have_alpha {
-                            (img.to_luma_alpha8().into_raw(), DataType::GrayA8)
+                        let (src, ty, out, channels) = if may_have_alpha {
+                            (
+                                img.to_luma_alpha8().into_raw(),
+                                DataType::GrayA8,
+                                DataType::RGBA8,
+                                4,
+                            )
                         } else {
-                            (img.to_luma8().into_raw(), DataType::Gray8)
+                            (
+                                img.to_luma8().into_raw(),
+                                DataType::Gray8,
+                                DataType::RGB8,
+                                3,
+                            )
                         };
-                        match transform(p, ty, DataType::RGBA8) {
+                        match transform(p, ty, out) {
                             Some(t) => {
-                                let mut dst = RgbaImage::new(img.width(), img.height());
+                                let (w, h) = (img.width(), img.height());
+                                let mut dst = vec![0u8; w as usize * h as usize * channels];
                                 t.convert(&src, &mut dst);
                                 converted = true;
-                                dst
+                                Frame::from_raw(w, h, channels, dst)
+                                    .ok_or_else(|| Error::internal("gray buffer size"))?
                             }
-                            None => img.to_rgba8(),
+                            None => into_frame(img),
                         }
                     }
                     (Some(b"RGB "), false) => {
-                        let mut rgba = into_rgba8(img);
-                        if let Some(t) = transform(p, DataType::RGBA8, DataType::RGBA8) {
-                            t.apply(&mut rgba);
+                        let frame = into_frame(img);
+                        let ty = if frame.channels() == 4 {
+                            DataType::RGBA8
+                        } else {
+                            DataType::RGB8
+                        };
+                        if let Some(t) = transform(p, ty, ty) {
+                            to_srgb = Some(SrgbTransform {
+                                transform: t,
+                                channels: frame.channels(),
+                            });
                             converted = true;
                         }
-                        rgba
+                        frame
                     }
-                    _ => into_rgba8(img),
+                    _ => into_frame(img),
                 },
-                _ => into_rgba8(img),
+                _ => into_frame(img),
             };
-            let has_alpha = may_have_alpha && image.pixels().any(|p| p.0[3] != 255);
-            if !may_have_alpha {
-                // Guarantee opaque alpha even if a transform touched it.
-                image.pixels_mut().for_each(|p| p.0[3] = 255);
-            }
-            Ok(Srgb {
-                image,
+            let has_alpha = match &frame {
+                Frame::Rgba(img) => img.pixels().any(|p| p.0[3] != 255),
+                Frame::Rgb(_) => false,
+            };
+            Ok(Normalized {
+                frame,
                 has_alpha,
+                to_srgb,
                 converted,
                 icc_description,
             })
@@ -216,29 +290,39 @@ pub fn to_srgb(decoded: Decoded) -> Result<Srgb, Error> {
     }
 }
 
-/// 8-bit RGBA, without a copy when the image already is, and with plain loops for the 8-bit
-/// gray and RGB that JPEGs decode to (`DynamicImage::to_rgba8` goes through a generic
-/// colour-space conversion path that is several times slower on those).
-fn into_rgba8(img: DynamicImage) -> RgbaImage {
-    let (w, h) = (img.width(), img.height());
-    let expand = |src: &[u8], channels: usize| {
-        let mut out = vec![255u8; src.len() / channels * 4];
-        for (d, p) in out.chunks_exact_mut(4).zip(src.chunks_exact(channels)) {
-            d[0] = p[0];
-            d[1] = p[channels / 2];
-            d[2] = p[channels - 1];
+/// Converts decoded pixels to sRGB RGBA8 at once: [`normalize`], the pending conversion, and
+/// RGBA.
+pub fn to_srgb(decoded: Decoded) -> Result<Srgb, Error> {
+    let n = normalize(decoded)?;
+    let mut frame = n.frame;
+    if let Some(t) = &n.to_srgb {
+        t.apply(&mut frame);
+    }
+    Ok(Srgb {
+        image: frame.into_rgba(),
+        has_alpha: n.has_alpha,
+        converted: n.converted,
+        icc_description: n.icc_description,
+    })
+}
+
+/// 8-bit RGB for sources without alpha, RGBA for the rest, without a copy when the image
+/// already is one of the two (`DynamicImage::to_rgb8` goes through a generic colour-space
+/// conversion path that is several times slower on 8-bit gray).
+fn into_frame(img: DynamicImage) -> Frame {
+    match img {
+        DynamicImage::ImageRgb8(rgb) => Frame::Rgb(rgb),
+        DynamicImage::ImageRgba8(rgba) => Frame::Rgba(rgba),
+        DynamicImage::ImageLuma8(gray) => {
+            let (w, h) = gray.dimensions();
+            let mut rgb = vec![0u8; gray.as_raw().len() * 3];
+            for (d, &v) in rgb.chunks_exact_mut(3).zip(gray.as_raw()) {
+                d.fill(v);
+            }
+            Frame::from_raw(w, h, 3, rgb).expect("w×h pixels")
         }
-        out
-    };
-    let expanded = match &img {
-        DynamicImage::ImageRgb8(rgb) => Some(expand(rgb.as_raw(), 3)),
-        DynamicImage::ImageLuma8(gray) => Some(expand(gray.as_raw(), 1)),
-        _ => None,
-    };
-    match (expanded.and_then(|buf| RgbaImage::from_raw(w, h, buf)), img) {
-        (Some(rgba), _) => rgba,
-        (None, DynamicImage::ImageRgba8(rgba)) => rgba,
-        (None, other) => other.to_rgba8(),
+        other if other.color().has_alpha() => Frame::Rgba(other.to_rgba8()),
+        other => Frame::Rgb(other.to_rgb8()),
     }
 }
 

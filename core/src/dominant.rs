@@ -7,6 +7,9 @@
 
 use image::RgbaImage;
 
+use crate::color::SrgbTransform;
+use crate::frame::Frame;
+
 /// An sRGB colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Rgb8 {
@@ -42,6 +45,31 @@ const ITERATIONS: usize = 24;
 /// channels of all pixels are used. Returns an empty palette when `k == 0` or the image is empty.
 pub fn palette(image: &RgbaImage, k: usize) -> Vec<Swatch> {
     let (w, h) = image.dimensions();
+    palette_with(w, h, 4, |x, y| image.get_pixel(x, y).0, None, k)
+}
+
+/// [`palette`] of a frame in its source colour space: the sampled pixels alone go through
+/// `to_srgb` (a few thousand instead of every pixel).
+pub fn palette_frame(frame: &Frame, to_srgb: Option<&SrgbTransform>, k: usize) -> Vec<Swatch> {
+    let (w, h) = frame.dimensions();
+    palette_with(
+        w,
+        h,
+        frame.channels(),
+        |x, y| frame.rgba_at(x, y),
+        to_srgb,
+        k,
+    )
+}
+
+fn palette_with(
+    w: u32,
+    h: u32,
+    channels: usize,
+    at: impl Fn(u32, u32) -> [u8; 4],
+    to_srgb: Option<&SrgbTransform>,
+    k: usize,
+) -> Vec<Swatch> {
     if k == 0 || w == 0 || h == 0 {
         return Vec::new();
     }
@@ -54,17 +82,25 @@ pub fn palette(image: &RgbaImage, k: usize) -> Vec<Swatch> {
     // Each sampled colour (packed 0xRRGGBB), then sorted and counted: deterministic, and no
     // hash map in the WebAssembly module.
     let sample = |min_alpha: u8| {
-        let mut packed: Vec<u32> = Vec::new();
+        // The visible samples, laid out as the frame's pixels are (for `to_srgb`).
+        let mut samples: Vec<u8> = Vec::new();
         for j in 0..ny {
             let y = ((2 * j + 1) * u64::from(h) / (2 * ny)) as u32;
             for i in 0..nx {
                 let x = ((2 * i + 1) * u64::from(w) / (2 * nx)) as u32;
-                let p = image.get_pixel(x.min(w - 1), y.min(h - 1)).0;
+                let p = at(x.min(w - 1), y.min(h - 1));
                 if p[3] >= min_alpha {
-                    packed.push(u32::from_be_bytes([0, p[0], p[1], p[2]]));
+                    samples.extend_from_slice(&p[..channels]);
                 }
             }
         }
+        if let Some(t) = to_srgb {
+            t.apply_raw(&mut samples);
+        }
+        let mut packed: Vec<u32> = samples
+            .chunks_exact(channels)
+            .map(|p| u32::from_be_bytes([0, p[0], p[1], p[2]]))
+            .collect();
         packed.sort_unstable();
         let mut counts: Vec<([u8; 3], u32)> = Vec::new();
         for c in packed {

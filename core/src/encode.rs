@@ -11,6 +11,7 @@ use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{ExtendedColorType, ImageEncoder};
 
 use crate::error::Error;
+use crate::frame::Frame;
 use crate::options::OutputFormat;
 
 /// Largest width or height a WebP image can have.
@@ -28,18 +29,61 @@ pub fn encode(
     has_alpha: bool,
 ) -> Result<Vec<u8>, Error> {
     let (w, h) = image.dimensions();
+    encode_raw(
+        image.as_raw(),
+        (w, h),
+        4,
+        format,
+        quality,
+        lossless,
+        has_alpha,
+    )
+}
+
+/// [`encode`] for either pixel type (an RGB frame has no alpha to keep).
+pub fn encode_frame(
+    frame: &Frame,
+    format: OutputFormat,
+    quality: u8,
+    lossless: bool,
+    has_alpha: bool,
+) -> Result<Vec<u8>, Error> {
+    let channels = frame.channels();
+    encode_raw(
+        frame.as_raw(),
+        frame.dimensions(),
+        channels,
+        format,
+        quality,
+        lossless,
+        has_alpha && channels == 4,
+    )
+}
+
+fn encode_raw(
+    raw: &[u8],
+    (w, h): (u32, u32),
+    channels: usize,
+    format: OutputFormat,
+    quality: u8,
+    lossless: bool,
+    has_alpha: bool,
+) -> Result<Vec<u8>, Error> {
     match format {
-        OutputFormat::Webp => {
-            crate::libwebp::encode(image.as_raw(), w, h, quality, lossless, has_alpha).map_err(
-                |detail| Error::EncodeFailed {
-                    format: "webp",
-                    detail,
-                },
-            )
-        }
+        OutputFormat::Webp => crate::libwebp::encode(
+            raw, w, h, channels, quality, lossless, has_alpha,
+        )
+        .map_err(|detail| Error::EncodeFailed {
+            format: "webp",
+            detail,
+        }),
         #[cfg(feature = "jpeg-output")]
         OutputFormat::Jpeg => {
-            let rgb = flatten_over_white(image);
+            let rgb = if channels == 4 {
+                std::borrow::Cow::Owned(flatten_over_white(raw))
+            } else {
+                std::borrow::Cow::Borrowed(raw)
+            };
             let mut out = Vec::new();
             JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100))
                 .write_image(&rgb, w, h, ExtendedColorType::Rgb8)
@@ -58,10 +102,11 @@ pub fn encode(
                 FilterType::Adaptive,
             );
             let result = if has_alpha {
-                encoder.write_image(image.as_raw(), w, h, ExtendedColorType::Rgba8)
+                encoder.write_image(raw, w, h, ExtendedColorType::Rgba8)
+            } else if channels == 3 {
+                encoder.write_image(raw, w, h, ExtendedColorType::Rgb8)
             } else {
-                let rgb: Vec<u8> = image
-                    .as_raw()
+                let rgb: Vec<u8> = raw
                     .chunks_exact(4)
                     .flat_map(|p| [p[0], p[1], p[2]])
                     .collect();
@@ -74,18 +119,21 @@ pub fn encode(
             Ok(out)
         }
         #[cfg(not(all(feature = "jpeg-output", feature = "png-output")))]
-        other => Err(Error::EncodeFailed {
-            format: other.as_str(),
-            detail: format!("{} output is not enabled in this build", other.as_str()),
-        }),
+        other => {
+            let _ = (raw, w, h, channels, quality, lossless, has_alpha);
+            Err(Error::EncodeFailed {
+                format: other.as_str(),
+                detail: format!("{} output is not enabled in this build", other.as_str()),
+            })
+        }
     }
 }
 
 /// Composites straight-alpha RGBA over white, giving RGB.
 #[cfg(feature = "jpeg-output")]
-fn flatten_over_white(image: &RgbaImage) -> Vec<u8> {
-    let mut rgb = Vec::with_capacity(image.as_raw().len() / 4 * 3);
-    for p in image.as_raw().chunks_exact(4) {
+fn flatten_over_white(rgba: &[u8]) -> Vec<u8> {
+    let mut rgb = Vec::with_capacity(rgba.len() / 4 * 3);
+    for p in rgba.chunks_exact(4) {
         let a = u32::from(p[3]);
         for &c in &p[..3] {
             rgb.push(((u32::from(c) * a + 255 * (255 - a) + 127) / 255) as u8);
@@ -140,7 +188,7 @@ mod tests {
 
     #[test]
     fn webp_rejects_oversized() {
-        let err = crate::libwebp::encode(&[], 16384, 1, 85, false, false).unwrap_err();
+        let err = crate::libwebp::encode(&[], 16384, 1, 4, 85, false, false).unwrap_err();
         assert!(err.contains("16383"));
     }
 

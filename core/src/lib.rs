@@ -25,6 +25,7 @@ pub mod decode;
 pub mod dominant;
 pub mod encode;
 pub mod error;
+pub mod frame;
 mod libwebp;
 pub mod memory;
 pub mod options;

@@ -32,10 +32,13 @@ impl Drop for Guard {
     }
 }
 
+/// Encodes `pixels`: RGB (`channels` 3) or straight-alpha RGBA (4; the alpha is dropped unless
+/// `has_alpha`).
 pub(crate) fn encode(
-    rgba: &[u8],
+    pixels: &[u8],
     width: u32,
     height: u32,
+    channels: usize,
     quality: u8,
     lossless: bool,
     has_alpha: bool,
@@ -45,14 +48,17 @@ pub(crate) fn encode(
             "{width}x{height} is outside WebP's 1..={WEBP_MAX_DIMENSION} px per side"
         ));
     }
-    let stride = width as usize * 4;
-    if rgba.len() != stride * height as usize {
+    if channels != 3 && channels != 4 {
+        return Err(format!("{channels} channels per pixel"));
+    }
+    let stride = width as usize * channels;
+    if pixels.len() != stride * height as usize {
         return Err("pixel buffer size does not match the dimensions".into());
     }
     let stride = c_int::try_from(stride).map_err(|_| "row too long".to_string())?;
     let abi = sys::WEBP_ENCODER_ABI_VERSION as c_int;
     // SAFETY: every pointer handed to libwebp points into live, correctly sized Rust
-    // memory: `config`/`guard` live on this stack frame, `rgba` holds exactly
+    // memory: `config`/`guard` live on this stack frame, `pixels` holds exactly
     // `stride * height` bytes (checked above) and outlives the import call, which copies it.
     // `custom_ptr` points at `guard.writer`, which is not moved while `WebPEncode` runs.
     unsafe {
@@ -93,10 +99,10 @@ pub(crate) fn encode(
         guard.picture.use_argb = c_int::from(lossless);
         guard.picture.width = width as c_int;
         guard.picture.height = height as c_int;
-        let imported = if has_alpha {
-            sys::WebPPictureImportRGBA(&mut guard.picture, rgba.as_ptr(), stride)
-        } else {
-            sys::WebPPictureImportRGBX(&mut guard.picture, rgba.as_ptr(), stride)
+        let imported = match (channels, has_alpha) {
+            (3, _) => sys::WebPPictureImportRGB(&mut guard.picture, pixels.as_ptr(), stride),
+            (_, true) => sys::WebPPictureImportRGBA(&mut guard.picture, pixels.as_ptr(), stride),
+            (_, false) => sys::WebPPictureImportRGBX(&mut guard.picture, pixels.as_ptr(), stride),
         };
         if imported == 0 {
             return Err("out of memory importing pixels".into());

@@ -1,30 +1,69 @@
 //! Stage: apply the EXIF orientation (1–8) so the pixels are upright.
 
-use image::RgbaImage;
-use image::imageops::{flip_horizontal_in_place, flip_vertical_in_place, rotate180_in_place};
+use image::{ImageBuffer, Pixel, Rgb, Rgba, RgbaImage};
+
+use crate::frame::Frame;
 
 /// Rotates/flips `image` as EXIF orientation `orientation` (1–8) prescribes. Other values leave
 /// it as it is. (On the RGBA buffer directly: one pixel type, not `DynamicImage`'s twelve.)
-pub fn apply(mut image: RgbaImage, orientation: u8) -> RgbaImage {
+pub fn apply(image: RgbaImage, orientation: u8) -> RgbaImage {
+    match apply_frame(Frame::Rgba(image), orientation) {
+        Frame::Rgba(img) => img,
+        Frame::Rgb(_) => unreachable!("orientation keeps the pixel type"),
+    }
+}
+
+/// [`apply`] for either pixel type.
+pub fn apply_frame(mut frame: Frame, orientation: u8) -> Frame {
+    let channels = frame.channels();
+    let (w, _) = frame.dimensions();
+    let row = w as usize * channels;
+    let data = frame.as_raw_mut();
+    // Reversing a run of pixels' bytes reverses the pixels and each pixel's channels; turning
+    // every pixel's channels back leaves the pixels reversed.
+    let unreverse = |d: &mut [u8]| d.chunks_exact_mut(channels).for_each(<[u8]>::reverse);
     match orientation {
-        2 => flip_horizontal_in_place(&mut image),
-        3 => rotate180_in_place(&mut image),
-        4 => flip_vertical_in_place(&mut image),
-        5..=8 => image = transpose(&image, orientation),
+        2 if row > 0 => data.chunks_exact_mut(row).for_each(|r| {
+            r.reverse();
+            unreverse(r);
+        }),
+        3 => {
+            data.reverse();
+            unreverse(data);
+        }
+        4 if row > 0 => {
+            let rows = data.len() / row;
+            for y in 0..rows / 2 {
+                let (top, bottom) = data.split_at_mut((rows - 1 - y) * row);
+                top[y * row..(y + 1) * row].swap_with_slice(&mut bottom[..row]);
+            }
+        }
+        5..=8 => {
+            frame = match frame {
+                Frame::Rgb(img) => Frame::Rgb(transpose::<Rgb<u8>, 3>(&img, orientation)),
+                Frame::Rgba(img) => Frame::Rgba(transpose::<Rgba<u8>, 4>(&img, orientation)),
+            }
+        }
         _ => {}
     }
-    image
+    frame
 }
 
 /// Orientations 5–8 swap the axes: 5 transposes, 6 turns 90° clockwise, 7 transverses,
 /// 8 turns 90° counter-clockwise. Walks the source in 64×64 tiles so that the writes, which
 /// stride through the destination, stay in cache (a per-pixel `rotate90` over a 12-MP photo
 /// misses on every write).
-fn transpose(image: &RgbaImage, orientation: u8) -> RgbaImage {
+fn transpose<P, const N: usize>(
+    image: &ImageBuffer<P, Vec<u8>>,
+    orientation: u8,
+) -> ImageBuffer<P, Vec<u8>>
+where
+    P: Pixel<Subpixel = u8>,
+{
     const TILE: usize = 64;
     let (w, h) = (image.width() as usize, image.height() as usize);
-    let (src, _) = image.as_raw().as_chunks::<4>();
-    let mut dst = vec![[0u8; 4]; w * h];
+    let (src, _) = image.as_raw().as_chunks::<N>();
+    let mut dst = vec![[0u8; N]; w * h];
     // Destination is h wide and w tall: pixel (x, y) of the source lands on row `r`, column `c`.
     let flip_rows = matches!(orientation, 7 | 8);
     let flip_cols = matches!(orientation, 6 | 7);
@@ -40,7 +79,7 @@ fn transpose(image: &RgbaImage, orientation: u8) -> RgbaImage {
             }
         }
     }
-    RgbaImage::from_raw(h as u32, w as u32, dst.into_flattened())
+    ImageBuffer::from_raw(h as u32, w as u32, dst.into_flattened())
         .expect("a w×h buffer is h×w pixels")
 }
 
@@ -87,6 +126,9 @@ mod tests {
         ];
         for (o, want) in cases {
             assert_eq!(reds(&apply(numbered(), o)), want, "orientation {o}");
+            let rgb = Frame::Rgb(image::DynamicImage::ImageRgba8(numbered()).to_rgb8());
+            let turned = apply_frame(rgb, o).into_rgba();
+            assert_eq!(reds(&turned), want, "orientation {o}, RGB");
             assert_eq!(oriented_size(3, 2, o), (want.0, want.1));
         }
         assert_eq!(reds(&apply(numbered(), 0)).2, vec![0, 1, 2, 3, 4, 5]);

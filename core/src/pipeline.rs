@@ -1,16 +1,15 @@
-//! The whole pipeline: validate → decode → sRGB → orient → resize → encode → colours.
-
-use std::borrow::Cow;
+//! The whole pipeline: validate → decode → resize → sRGB → orient → encode → colours.
 
 use image::RgbaImage;
 use sha2::{Digest, Sha256};
 
-use crate::color;
+use crate::color::{self, SrgbTransform};
 use crate::container;
 use crate::decode;
 use crate::dominant;
 use crate::encode::{self, WEBP_MAX_DIMENSION};
 use crate::error::{Error, LimitKind};
+use crate::frame::Frame;
 use crate::options::{Limits, Options, OutputFormat, Variant};
 use crate::orient;
 use crate::output::{Color, MetadataFound, Output, PaletteColor, SourceReport, VariantOutput};
@@ -67,6 +66,22 @@ impl Pipeline {
 
     /// Validates, decodes, converts to sRGB and orients `input`, without resizing or encoding.
     pub fn prepare(&self, input: &[u8]) -> Result<Prepared, Error> {
+        let Decoded {
+            mut frame,
+            to_srgb,
+            orientation,
+            source,
+        } = self.decode(input)?;
+        if let Some(t) = &to_srgb {
+            t.apply(&mut frame);
+        }
+        let image = orient::apply_frame(frame, orientation).into_rgba();
+        Ok(Prepared { image, source })
+    }
+
+    /// Validates and decodes `input`, leaving the conversion to sRGB and the orientation to the
+    /// pixels that are kept.
+    fn decode(&self, input: &[u8]) -> Result<Decoded, Error> {
         let limits = &self.options.limits;
         let checked = validate::check(input, limits)?;
         let format = checked.format;
@@ -94,8 +109,7 @@ impl Pipeline {
             decoded.pixels.dimensions()
         };
         let has_icc = decoded.icc.is_some() || info.has_icc;
-        let srgb = color::to_srgb(decoded)?;
-        let image = orient::apply(srgb.image, orientation);
+        let normalized = color::normalize(decoded)?;
         let (width, height) = orient::oriented_size(stored_width, stored_height, orientation);
         let source = SourceReport {
             format,
@@ -106,7 +120,7 @@ impl Pipeline {
             width,
             height,
             frames: checked.header.frames.max(info.frames).max(1),
-            has_alpha: srgb.has_alpha,
+            has_alpha: normalized.has_alpha,
             metadata: MetadataFound {
                 exif: info.has_exif,
                 gps: info.has_gps,
@@ -116,70 +130,75 @@ impl Pipeline {
                 icc: has_icc,
                 comment: info.has_comment,
             },
-            icc_description: srgb.icc_description,
-            color_converted: srgb.converted,
+            icc_description: normalized.icc_description,
+            color_converted: normalized.converted,
             trailing_bytes: info.trailing_bytes,
         };
-        Ok(Prepared { image, source })
+        Ok(Decoded {
+            frame: normalized.frame,
+            to_srgb: normalized.to_srgb,
+            orientation,
+            source,
+        })
     }
 
     /// Runs the whole pipeline on `input`.
     pub fn run(&mut self, input: &[u8]) -> Result<Output, Error> {
-        let prepared = self.prepare(input)?;
-        self.finish(prepared)
+        let decoded = self.decode(input)?;
+        self.produce(decoded)
     }
 
     /// Resizes, encodes and analyses prepared pixels.
     pub fn finish(&mut self, prepared: Prepared) -> Result<Output, Error> {
         let Prepared { image, source } = prepared;
+        self.produce(Decoded {
+            frame: Frame::Rgba(image),
+            to_srgb: None,
+            orientation: 1,
+            source,
+        })
+    }
+
+    /// Resizes the decoded pixels first, then converts and orients only what is kept (as
+    /// libvips' thumbnailing does): a variant smaller than the source never pays for turning or
+    /// colour-converting every decoded pixel. Variants are encoded in parallel.
+    fn produce(&mut self, decoded: Decoded) -> Result<Output, Error> {
+        let Decoded {
+            frame,
+            to_srgb,
+            orientation,
+            source,
+        } = decoded;
         let has_alpha = source.has_alpha;
         let linear = self.options.linear_light;
+        let turned = (5..=8).contains(&orientation);
+        let unturned = |(w, h): (u32, u32)| if turned { (h, w) } else { (w, h) };
 
-        // Resize sequentially (sharing scratch buffers and identical sizes), encode in parallel.
-        // A full-size variant encodes `image` itself, not a copy (4 bytes per pixel less at the
-        // peak).
-        let mut resized: Vec<((u32, u32), Cow<'_, RgbaImage>)> = Vec::new();
+        // Distinct output sizes (upright), each resized from the decoded frame; `None` marks
+        // the decoded frame's own size, which takes the frame itself (no copy) further down.
+        let mut images: Vec<((u32, u32), Option<Frame>)> = Vec::new();
         let mut jobs: Vec<(&Variant, usize)> = Vec::with_capacity(self.options.variants.len());
         for v in &self.options.variants {
-            let (w, h) = target_size(source.width, source.height, v);
-            let idx = match resized.iter().position(|(size, _)| *size == (w, h)) {
+            let size = target_size(source.width, source.height, v);
+            let idx = match images.iter().position(|(s, _)| *s == size) {
                 Some(i) => i,
                 None => {
-                    let img = if (w, h) == image.dimensions() {
-                        Cow::Borrowed(&image)
+                    let (w, h) = unturned(size);
+                    let img = if (w, h) == frame.dimensions() {
+                        None
                     } else {
-                        Cow::Owned(self.resizer.resize(&image, w, h, has_alpha, linear)?)
+                        Some(self.resizer.resize_frame(&frame, w, h, has_alpha, linear)?)
                     };
-                    resized.push(((w, h), img));
-                    resized.len() - 1
+                    images.push((size, img));
+                    images.len() - 1
                 }
             };
             jobs.push((v, idx));
         }
-        let encode_one = |(v, idx): &(&Variant, usize)| -> Result<VariantOutput, Error> {
-            let img: &RgbaImage = &resized[*idx].1;
-            let bytes = encode::encode(img, v.format, v.quality, v.lossless, has_alpha)?;
-            let sha256 = hex(&Sha256::digest(&bytes));
-            Ok(VariantOutput {
-                name: v.name.clone(),
-                width: img.width(),
-                height: img.height(),
-                format: v.format,
-                size: bytes.len(),
-                sha256,
-                bytes,
-            })
-        };
-        #[cfg(feature = "rayon")]
-        let variants: Vec<VariantOutput> = {
-            use rayon::prelude::*;
-            jobs.par_iter().map(encode_one).collect::<Result<_, _>>()?
-        };
-        #[cfg(not(feature = "rayon"))]
-        let variants: Vec<VariantOutput> = jobs.iter().map(encode_one).collect::<Result<_, _>>()?;
 
         let (dominant_color, palette) = if self.options.dominant_color {
-            let swatches = dominant::palette(&image, usize::from(self.options.palette_size.max(1)));
+            let k = usize::from(self.options.palette_size.max(1));
+            let swatches = dominant::palette_frame(&frame, to_srgb.as_ref(), k);
             let dominant = swatches.first().map(|s| Color {
                 hex: s.color.hex(),
                 rgb: [s.color.r, s.color.g, s.color.b],
@@ -198,14 +217,78 @@ impl Pipeline {
             (None, Vec::new())
         };
         let placeholder = if self.options.placeholder {
-            Some(placeholder::thumbhash(
-                &image,
+            Some(placeholder::thumbhash_frame(
+                &frame,
+                to_srgb.as_ref(),
+                orientation,
                 &mut self.resizer,
                 has_alpha,
             )?)
         } else {
             None
         };
+
+        // The decoded frame itself becomes the full-size image, if a variant wants one, and is
+        // dropped otherwise, before encoding starts.
+        let mut frame = Some(frame);
+        let mut finished: Vec<Frame> = Vec::with_capacity(images.len());
+        for (_, img) in images {
+            match img.or_else(|| frame.take()) {
+                Some(img) => finished.push(img),
+                None => return Err(Error::internal("two variants claimed the decoded frame")),
+            }
+        }
+        drop(frame);
+        let mut images = finished;
+        let finish = |img: &mut Frame| {
+            if let Some(t) = &to_srgb {
+                t.apply(img);
+            }
+            if orientation != 1 {
+                let owned = std::mem::replace(img, Frame::Rgb(image::RgbImage::new(0, 0)));
+                *img = orient::apply_frame(owned, orientation);
+            }
+        };
+        // One item runs on this thread: handing it to the pool costs two thread switches.
+        #[cfg(feature = "rayon")]
+        let parallel = |n: usize| n > 1;
+        if to_srgb.is_some() || orientation != 1 {
+            #[cfg(feature = "rayon")]
+            if parallel(images.len()) {
+                use rayon::prelude::*;
+                images.par_iter_mut().for_each(finish);
+            } else {
+                images.iter_mut().for_each(finish);
+            }
+            #[cfg(not(feature = "rayon"))]
+            images.iter_mut().for_each(finish);
+        }
+
+        let encode_one = |(v, idx): &(&Variant, usize)| -> Result<VariantOutput, Error> {
+            let img = &images[*idx];
+            let bytes = encode::encode_frame(img, v.format, v.quality, v.lossless, has_alpha)?;
+            let sha256 = hex(&Sha256::digest(&bytes));
+            let (width, height) = img.dimensions();
+            Ok(VariantOutput {
+                name: v.name.clone(),
+                width,
+                height,
+                format: v.format,
+                size: bytes.len(),
+                sha256,
+                bytes,
+            })
+        };
+        #[cfg(feature = "rayon")]
+        let variants: Vec<VariantOutput> = if parallel(jobs.len()) {
+            use rayon::prelude::*;
+            jobs.par_iter().map(encode_one).collect::<Result<_, _>>()?
+        } else {
+            jobs.iter().map(encode_one).collect::<Result<_, _>>()?
+        };
+        #[cfg(not(feature = "rayon"))]
+        let variants: Vec<VariantOutput> = jobs.iter().map(encode_one).collect::<Result<_, _>>()?;
+
         Ok(Output {
             variants,
             dominant_color,
@@ -214,6 +297,15 @@ impl Pipeline {
             source,
         })
     }
+}
+
+/// Decoded pixels in the source's colour space and orientation, with what it takes to finish
+/// them, and the report so far.
+struct Decoded {
+    frame: Frame,
+    to_srgb: Option<SrgbTransform>,
+    orientation: u8,
+    source: SourceReport,
 }
 
 /// The JPEG shrink-on-load factor (1, 2, 4 or 8) for an upright `width` × `height` image: the

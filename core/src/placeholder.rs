@@ -3,7 +3,10 @@
 use base64::Engine;
 use image::RgbaImage;
 
+use crate::color::SrgbTransform;
 use crate::error::Error;
+use crate::frame::Frame;
+use crate::orient;
 use crate::resize::{Resizer, plan};
 
 /// Computes the ThumbHash of `image` (resized to fit 100×100 first, as ThumbHash requires) and
@@ -15,8 +18,32 @@ pub fn thumbhash(
 ) -> Result<String, Error> {
     let (w, h) = plan(image.width(), image.height(), Some(100), Some(100));
     let small = resizer.resize(image, w, h, has_alpha, false)?;
+    Ok(encode(&small))
+}
+
+/// [`thumbhash`] of a frame still in its source colour space and orientation: it is resized
+/// first, then converted with `to_srgb` and turned upright by EXIF `orientation`.
+pub fn thumbhash_frame(
+    frame: &Frame,
+    to_srgb: Option<&SrgbTransform>,
+    orientation: u8,
+    resizer: &mut Resizer,
+    has_alpha: bool,
+) -> Result<String, Error> {
+    let (fw, fh) = frame.dimensions();
+    // The 100×100 box is square, so planning before or after turning gives the same size.
+    let (w, h) = plan(fw, fh, Some(100), Some(100));
+    let mut small = resizer.resize_frame(frame, w, h, has_alpha, false)?;
+    if let Some(t) = to_srgb {
+        t.apply(&mut small);
+    }
+    Ok(encode(&orient::apply_frame(small, orientation).into_rgba()))
+}
+
+fn encode(small: &RgbaImage) -> String {
+    let (w, h) = small.dimensions();
     let hash = thumbhash::rgba_to_thumb_hash(w as usize, h as usize, small.as_raw());
-    Ok(base64::engine::general_purpose::STANDARD.encode(hash))
+    base64::engine::general_purpose::STANDARD.encode(hash)
 }
 
 #[cfg(test)]

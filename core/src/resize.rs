@@ -5,11 +5,14 @@
 //! converted from sRGB to 16-bit linear light before resampling and back afterwards.
 
 use fast_image_resize::images::{TypedImage, TypedImageRef};
+#[cfg(not(target_arch = "wasm32"))]
+use fast_image_resize::pixels::U8x3;
 use fast_image_resize::pixels::{U8x4, U16, U16x3};
 use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer as FirResizer};
 use image::RgbaImage;
 
 use crate::error::Error;
+use crate::frame::Frame;
 
 /// The size a `width` × `height` image gets when fitted inside `max_width` × `max_height`
 /// (`None` = unbounded): aspect ratio kept, never upscaled, the constrained edge exactly at the
@@ -75,28 +78,124 @@ impl Resizer {
         if src.width() == width && src.height() == height {
             return Ok(src.clone());
         }
+        let out = self.resize_raw(
+            src.as_raw(),
+            src.dimensions(),
+            4,
+            (width, height),
+            has_alpha,
+            linear_light,
+        )?;
+        RgbaImage::from_raw(width, height, out).ok_or_else(|| Error::internal("resize buffer size"))
+    }
+
+    /// [`Resizer::resize`] for either pixel type; the result has the pixel type of `src`.
+    pub fn resize_frame(
+        &mut self,
+        src: &Frame,
+        width: u32,
+        height: u32,
+        has_alpha: bool,
+        linear_light: bool,
+    ) -> Result<Frame, Error> {
+        if src.dimensions() == (width, height) {
+            return Ok(src.clone());
+        }
+        let channels = src.channels();
+        let out = self.resize_raw(
+            src.as_raw(),
+            src.dimensions(),
+            channels,
+            (width, height),
+            has_alpha && channels == 4,
+            linear_light,
+        )?;
+        Frame::from_raw(width, height, channels, out)
+            .ok_or_else(|| Error::internal("resize buffer size"))
+    }
+
+    fn resize_raw(
+        &mut self,
+        src: &[u8],
+        (sw, sh): (u32, u32),
+        channels: usize,
+        (width, height): (u32, u32),
+        has_alpha: bool,
+        linear_light: bool,
+    ) -> Result<Vec<u8>, Error> {
         let err = |e: &dyn std::fmt::Display| Error::internal(format!("resize: {e}"));
         let options = ResizeOptions::new()
             .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
             .use_alpha(has_alpha);
-        // The typed API instantiates the resampler for the two pixel types used here only,
-        // which keeps this crate's compile time down.
-        let out = if linear_light {
-            self.resize_linear(src, width, height, has_alpha, &options)?
-        } else {
-            let from = TypedImageRef::<U8x4>::from_buffer(src.width(), src.height(), src.as_raw())
-                .map_err(|e| err(&e))?;
-            let mut buf = vec![0u8; width as usize * height as usize * 4];
-            {
-                let mut to = TypedImage::<U8x4>::from_buffer(width, height, &mut buf)
-                    .map_err(|e| err(&e))?;
-                self.inner
-                    .resize_typed(&from, &mut to, &options)
-                    .map_err(|e| err(&e))?;
-            }
-            buf
-        };
-        RgbaImage::from_raw(width, height, out).ok_or_else(|| Error::internal("resize buffer size"))
+        if linear_light {
+            return self.resize_linear(
+                src,
+                (sw, sh),
+                channels,
+                (width, height),
+                has_alpha,
+                &options,
+            );
+        }
+        if channels == 3 {
+            return self.resize_rgb(src, (sw, sh), (width, height), &options);
+        }
+        // The typed API instantiates the resampler for the pixel types used here only, which
+        // keeps this crate's compile time and the WebAssembly module down.
+        let mut buf = vec![0u8; width as usize * height as usize * 4];
+        let from = TypedImageRef::<U8x4>::from_buffer(sw, sh, src).map_err(|e| err(&e))?;
+        let mut to =
+            TypedImage::<U8x4>::from_buffer(width, height, &mut buf).map_err(|e| err(&e))?;
+        self.inner
+            .resize_typed(&from, &mut to, &options)
+            .map_err(|e| err(&e))?;
+        Ok(buf)
+    }
+
+    /// RGB resampling with the library's 3-channel resampler.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn resize_rgb(
+        &mut self,
+        src: &[u8],
+        (sw, sh): (u32, u32),
+        (width, height): (u32, u32),
+        options: &ResizeOptions,
+    ) -> Result<Vec<u8>, Error> {
+        let err = |e: &dyn std::fmt::Display| Error::internal(format!("resize: {e}"));
+        let mut buf = vec![0u8; width as usize * height as usize * 3];
+        let from = TypedImageRef::<U8x3>::from_buffer(sw, sh, src).map_err(|e| err(&e))?;
+        let mut to =
+            TypedImage::<U8x3>::from_buffer(width, height, &mut buf).map_err(|e| err(&e))?;
+        self.inner
+            .resize_typed(&from, &mut to, options)
+            .map_err(|e| err(&e))?;
+        Ok(buf)
+    }
+
+    /// RGB resampling in the WebAssembly module: widened to RGBA and back, which gives the same
+    /// numbers as the 3-channel resampler (each channel is convolved alone with the same
+    /// integer weights; a test checks it) without a second resampler's 20 KiB of code.
+    #[cfg(target_arch = "wasm32")]
+    fn resize_rgb(
+        &mut self,
+        src: &[u8],
+        size: (u32, u32),
+        to: (u32, u32),
+        _options: &ResizeOptions,
+    ) -> Result<Vec<u8>, Error> {
+        self.resize_rgb_via_rgba(src, size, to)
+    }
+
+    #[cfg(any(target_arch = "wasm32", test))]
+    fn resize_rgb_via_rgba(
+        &mut self,
+        src: &[u8],
+        size: (u32, u32),
+        to: (u32, u32),
+    ) -> Result<Vec<u8>, Error> {
+        let rgba = crate::frame::widen(src, 3);
+        let out = self.resize_raw(&rgba, size, 4, to, false, false)?;
+        Ok(crate::frame::narrow(&out))
     }
 
     /// Linear-light resampling: premultiplied linear RGB as 16-bit `U16x3` and alpha as `U16`,
@@ -104,26 +203,31 @@ impl Resizer {
     /// pull a 512 KiB reciprocal table into the WASM module.)
     fn resize_linear(
         &mut self,
-        src: &RgbaImage,
-        width: u32,
-        height: u32,
+        src: &[u8],
+        (sw, sh): (u32, u32),
+        channels: usize,
+        (width, height): (u32, u32),
         has_alpha: bool,
         options: &ResizeOptions,
     ) -> Result<Vec<u8>, Error> {
         let err = |e: &dyn std::fmt::Display| Error::internal(format!("resize: {e}"));
         let options = options.use_alpha(false);
+        let has_alpha = has_alpha && channels == 4;
         let to_linear = srgb_to_linear16();
-        let (sw, sh) = src.dimensions();
         let mut rgb = TypedImage::<U16x3>::new(sw, sh);
         let mut alpha = TypedImage::<U16>::new(
             if has_alpha { sw } else { 1 },
             if has_alpha { sh } else { 1 },
         );
-        for (i, (dst, px)) in rgb.pixels_mut().iter_mut().zip(src.pixels()).enumerate() {
-            let [r, g, b, a] = px.0;
-            let mut c = [r, g, b].map(|v| u32::from(to_linear[usize::from(v)]));
+        for (i, (dst, px)) in rgb
+            .pixels_mut()
+            .iter_mut()
+            .zip(src.chunks_exact(channels))
+            .enumerate()
+        {
+            let mut c = [px[0], px[1], px[2]].map(|v| u32::from(to_linear[usize::from(v)]));
             if has_alpha {
-                let a16 = u32::from(a) * 257;
+                let a16 = u32::from(px[3]) * 257;
                 c = c.map(|v| (v * a16 + 32767) / 65535);
                 alpha.pixels_mut()[i] = U16::new(a16 as u16);
             }
@@ -144,7 +248,7 @@ impl Resizer {
         }
         let thresholds = linear16_thresholds();
         let encode = |v: u32| thresholds.partition_point(|&t| u32::from(t) <= v) as u8;
-        let mut out = Vec::with_capacity(width as usize * height as usize * 4);
+        let mut out = Vec::with_capacity(width as usize * height as usize * channels);
         for (i, px) in rgb_out.pixels().iter().enumerate() {
             let a16 = if has_alpha {
                 u32::from(alpha_out.pixels()[i].0)
@@ -159,12 +263,10 @@ impl Resizer {
             } else {
                 c.map(|v| ((v * 65535 + a16 / 2) / a16).min(65535))
             };
-            out.extend_from_slice(&[
-                encode(c[0]),
-                encode(c[1]),
-                encode(c[2]),
-                ((a16 + 128) / 257) as u8,
-            ]);
+            out.extend_from_slice(&[encode(c[0]), encode(c[1]), encode(c[2])]);
+            if channels == 4 {
+                out.push(((a16 + 128) / 257) as u8);
+            }
         }
         Ok(out)
     }
@@ -224,6 +326,31 @@ mod tests {
     }
 
     #[test]
+    fn rgb_resampling_equals_rgba_resampling() {
+        // The WebAssembly build resamples RGB through RGBA; both must give the same numbers.
+        let mut seed = 0x2545_f491u32;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed as u8
+        };
+        let (sw, sh) = (301, 203);
+        let src: Vec<u8> = (0..sw * sh * 3)
+            .map(|i| if i % 7 == 0 { next() } else { (i % 251) as u8 })
+            .collect();
+        let mut r = Resizer::new();
+        let options = ResizeOptions::new()
+            .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
+            .use_alpha(false);
+        for (w, h) in [(150, 101), (64, 200), (300, 203), (17, 3), (602, 406)] {
+            let direct = r.resize_rgb(&src, (sw, sh), (w, h), &options).unwrap();
+            let via = r.resize_rgb_via_rgba(&src, (sw, sh), (w, h)).unwrap();
+            assert_eq!(direct, via, "{w}x{h}");
+        }
+    }
+
+    #[test]
     fn linear_light_checkerboard() {
         let board = RgbaImage::from_fn(64, 64, |x, y| {
             let v = if (x + y) % 2 == 0 { 0 } else { 255 };
@@ -254,7 +381,7 @@ mod tests {
             image::Rgba([(x * 30) as u8, (y * 50) as u8, 7, (x * 40 + 10) as u8])
         });
         let out = Resizer::new()
-            .resize_linear(&img, 7, 5, true, &ResizeOptions::new())
+            .resize_linear(img.as_raw(), (7, 5), 4, (7, 5), true, &ResizeOptions::new())
             .unwrap();
         for (a, b) in img.as_raw().chunks_exact(4).zip(out.chunks_exact(4)) {
             assert_eq!(a[3], b[3]);
