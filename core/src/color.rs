@@ -306,7 +306,7 @@ pub fn to_srgb(decoded: Decoded) -> Result<Srgb, Error> {
     })
 }
 
-/// 8-bit RGB for sources without alpha, RGBA for the rest, without a copy when the image
+/// 8-bit RGB for 8-bit sources without alpha, RGBA for the rest, without a copy when the image
 /// already is one of the two (`DynamicImage::to_rgb8` goes through a generic colour-space
 /// conversion path that is several times slower on 8-bit gray).
 fn into_frame(img: DynamicImage) -> Frame {
@@ -321,8 +321,9 @@ fn into_frame(img: DynamicImage) -> Frame {
             }
             Frame::from_raw(w, h, 3, rgb).expect("w×h pixels")
         }
-        other if other.color().has_alpha() => Frame::Rgba(other.to_rgba8()),
-        other => Frame::Rgb(other.to_rgb8()),
+        // 16-bit and float images, rare enough to keep one conversion path (an opaque one is
+        // simply an RGBA frame without transparency).
+        other => Frame::Rgba(other.to_rgba8()),
     }
 }
 

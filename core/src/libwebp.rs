@@ -32,10 +32,26 @@ impl Drop for Guard {
     }
 }
 
+/// Pixels to encode: borrowed, or owned and then freed as soon as libwebp has imported them
+/// (its YUV copy is half their size), which lowers the peak memory of a full-size encode.
+pub(crate) enum Pixels<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Vec<u8>),
+}
+
+impl Pixels<'_> {
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        match self {
+            Pixels::Borrowed(p) => p,
+            Pixels::Owned(p) => p,
+        }
+    }
+}
+
 /// Encodes `pixels`: RGB (`channels` 3) or straight-alpha RGBA (4; the alpha is dropped unless
 /// `has_alpha`).
 pub(crate) fn encode(
-    pixels: &[u8],
+    pixels: Pixels<'_>,
     width: u32,
     height: u32,
     channels: usize,
@@ -48,17 +64,18 @@ pub(crate) fn encode(
             "{width}x{height} is outside WebP's 1..={WEBP_MAX_DIMENSION} px per side"
         ));
     }
+    let bytes = pixels.as_slice();
     if channels != 3 && channels != 4 {
         return Err(format!("{channels} channels per pixel"));
     }
     let stride = width as usize * channels;
-    if pixels.len() != stride * height as usize {
+    if bytes.len() != stride * height as usize {
         return Err("pixel buffer size does not match the dimensions".into());
     }
     let stride = c_int::try_from(stride).map_err(|_| "row too long".to_string())?;
     let abi = sys::WEBP_ENCODER_ABI_VERSION as c_int;
     // SAFETY: every pointer handed to libwebp points into live, correctly sized Rust
-    // memory: `config`/`guard` live on this stack frame, `pixels` holds exactly
+    // memory: `config`/`guard` live on this stack frame, `bytes` holds exactly
     // `stride * height` bytes (checked above) and outlives the import call, which copies it.
     // `custom_ptr` points at `guard.writer`, which is not moved while `WebPEncode` runs.
     unsafe {
@@ -100,10 +117,11 @@ pub(crate) fn encode(
         guard.picture.width = width as c_int;
         guard.picture.height = height as c_int;
         let imported = match (channels, has_alpha) {
-            (3, _) => sys::WebPPictureImportRGB(&mut guard.picture, pixels.as_ptr(), stride),
-            (_, true) => sys::WebPPictureImportRGBA(&mut guard.picture, pixels.as_ptr(), stride),
-            (_, false) => sys::WebPPictureImportRGBX(&mut guard.picture, pixels.as_ptr(), stride),
+            (3, _) => sys::WebPPictureImportRGB(&mut guard.picture, bytes.as_ptr(), stride),
+            (_, true) => sys::WebPPictureImportRGBA(&mut guard.picture, bytes.as_ptr(), stride),
+            (_, false) => sys::WebPPictureImportRGBX(&mut guard.picture, bytes.as_ptr(), stride),
         };
+        drop(pixels);
         if imported == 0 {
             return Err("out of memory importing pixels".into());
         }

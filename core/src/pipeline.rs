@@ -164,23 +164,29 @@ impl Pipeline {
     /// colour-converting every decoded pixel. Variants are encoded in parallel.
     fn produce(&mut self, decoded: Decoded) -> Result<Output, Error> {
         let Decoded {
-            frame,
-            to_srgb,
+            mut frame,
+            mut to_srgb,
             orientation,
             source,
         } = decoded;
         let has_alpha = source.has_alpha;
         let linear = self.options.linear_light;
+        if linear && let Some(t) = to_srgb.take() {
+            // Linear light is sRGB's: convert every pixel first, so the resampling is exact for
+            // any source profile.
+            t.apply(&mut frame);
+        }
         let turned = (5..=8).contains(&orientation);
         let unturned = |(w, h): (u32, u32)| if turned { (h, w) } else { (w, h) };
 
         // Distinct output sizes (upright), each resized from the decoded frame; `None` marks
         // the decoded frame's own size, which takes the frame itself (no copy) further down.
-        let mut images: Vec<((u32, u32), Option<Frame>)> = Vec::new();
+        let mut sizes: Vec<(u32, u32)> = Vec::new();
+        let mut images: Vec<Option<Frame>> = Vec::new();
         let mut jobs: Vec<(&Variant, usize)> = Vec::with_capacity(self.options.variants.len());
         for v in &self.options.variants {
             let size = target_size(source.width, source.height, v);
-            let idx = match images.iter().position(|(s, _)| *s == size) {
+            let idx = match sizes.iter().position(|s| *s == size) {
                 Some(i) => i,
                 None => {
                     let (w, h) = unturned(size);
@@ -189,12 +195,16 @@ impl Pipeline {
                     } else {
                         Some(self.resizer.resize_frame(&frame, w, h, has_alpha, linear)?)
                     };
-                    images.push((size, img));
+                    sizes.push(size);
+                    images.push(img);
                     images.len() - 1
                 }
             };
             jobs.push((v, idx));
         }
+
+        // A large photo leaves tens of MB of resampling scratch; keep only small scratch.
+        self.resizer.shrink_scratch(SCRATCH_KEPT);
 
         let (dominant_color, palette) = if self.options.dominant_color {
             let k = usize::from(self.options.palette_size.max(1));
@@ -231,22 +241,21 @@ impl Pipeline {
         // The decoded frame itself becomes the full-size image, if a variant wants one, and is
         // dropped otherwise, before encoding starts.
         let mut frame = Some(frame);
-        let mut finished: Vec<Frame> = Vec::with_capacity(images.len());
-        for (_, img) in images {
-            match img.or_else(|| frame.take()) {
-                Some(img) => finished.push(img),
-                None => return Err(Error::internal("two variants claimed the decoded frame")),
+        for slot in &mut images {
+            if slot.is_none() {
+                *slot = frame.take();
             }
         }
         drop(frame);
-        let mut images = finished;
-        let finish = |img: &mut Frame| {
-            if let Some(t) = &to_srgb {
-                t.apply(img);
-            }
-            if orientation != 1 {
-                let owned = std::mem::replace(img, Frame::Rgb(image::RgbImage::new(0, 0)));
-                *img = orient::apply_frame(owned, orientation);
+        let finish = |img: &mut Option<Frame>| {
+            if let Some(img) = img {
+                if let Some(t) = &to_srgb {
+                    t.apply(img);
+                }
+                if orientation != 1 {
+                    let owned = std::mem::replace(img, Frame::Rgb(image::RgbImage::new(0, 0)));
+                    *img = orient::apply_frame(owned, orientation);
+                }
             }
         };
         // One item runs on this thread: handing it to the pool costs two thread switches.
@@ -264,30 +273,75 @@ impl Pipeline {
             images.iter_mut().for_each(finish);
         }
 
-        let encode_one = |(v, idx): &(&Variant, usize)| -> Result<VariantOutput, Error> {
-            let img = &images[*idx];
-            let bytes = encode::encode_frame(img, v.format, v.quality, v.lossless, has_alpha)?;
+        // A frame only one variant uses moves into that variant's encode, which frees it as soon
+        // as the encoder has its copy; frames of equal-size variants stay shared. The largest
+        // encodes start first, so that the longest one never waits behind small ones.
+        let mut uses = vec![0usize; images.len()];
+        for (_, i) in &jobs {
+            uses[*i] += 1;
+        }
+        let mut work: Vec<(usize, &Variant, usize, Option<Frame>)> = Vec::new();
+        for (order, (v, i)) in jobs.into_iter().enumerate() {
+            let own = if uses[i] == 1 { images[i].take() } else { None };
+            work.push((order, v, i, own));
+        }
+        let shared = images;
+        #[cfg(feature = "rayon")]
+        work.sort_by_key(|(_, _, i, own)| {
+            let (w, h) = own
+                .as_ref()
+                .or(shared[*i].as_ref())
+                .map_or((0, 0), Frame::dimensions);
+            std::cmp::Reverse(u64::from(w) * u64::from(h))
+        });
+        let encode_one = |(order, v, i, own): (usize, &Variant, usize, Option<Frame>)| {
+            let (width, height, bytes) = match own {
+                Some(frame) => {
+                    let (w, h) = frame.dimensions();
+                    let bytes = encode::encode_frame_owned(
+                        frame, v.format, v.quality, v.lossless, has_alpha,
+                    )?;
+                    (w, h, bytes)
+                }
+                None => {
+                    let img = shared[i]
+                        .as_ref()
+                        .ok_or_else(|| Error::internal("a variant's pixels are missing"))?;
+                    let (w, h) = img.dimensions();
+                    let bytes =
+                        encode::encode_frame(img, v.format, v.quality, v.lossless, has_alpha)?;
+                    (w, h, bytes)
+                }
+            };
             let sha256 = hex(&Sha256::digest(&bytes));
-            let (width, height) = img.dimensions();
-            Ok(VariantOutput {
-                name: v.name.clone(),
-                width,
-                height,
-                format: v.format,
-                size: bytes.len(),
-                sha256,
-                bytes,
-            })
+            Ok::<_, Error>((
+                order,
+                VariantOutput {
+                    name: v.name.clone(),
+                    width,
+                    height,
+                    format: v.format,
+                    size: bytes.len(),
+                    sha256,
+                    bytes,
+                },
+            ))
         };
         #[cfg(feature = "rayon")]
-        let variants: Vec<VariantOutput> = if parallel(jobs.len()) {
+        let mut done: Vec<(usize, VariantOutput)> = if parallel(work.len()) {
             use rayon::prelude::*;
-            jobs.par_iter().map(encode_one).collect::<Result<_, _>>()?
+            work.into_par_iter()
+                .map(encode_one)
+                .collect::<Result<_, _>>()?
         } else {
-            jobs.iter().map(encode_one).collect::<Result<_, _>>()?
+            work.into_iter().map(encode_one).collect::<Result<_, _>>()?
         };
+        #[cfg(feature = "rayon")]
+        done.sort_by_key(|(order, _)| *order);
         #[cfg(not(feature = "rayon"))]
-        let variants: Vec<VariantOutput> = jobs.iter().map(encode_one).collect::<Result<_, _>>()?;
+        let done: Vec<(usize, VariantOutput)> =
+            work.into_iter().map(encode_one).collect::<Result<_, _>>()?;
+        let variants: Vec<VariantOutput> = done.into_iter().map(|(_, v)| v).collect();
 
         Ok(Output {
             variants,
@@ -298,6 +352,10 @@ impl Pipeline {
         })
     }
 }
+
+/// Resampling scratch kept between runs (reused, so no allocation per run); larger scratch, left
+/// by a large photo, is freed before encoding instead of being held through it.
+const SCRATCH_KEPT: usize = 4 << 20;
 
 /// Decoded pixels in the source's colour space and orientation, with what it takes to finish
 /// them, and the report so far.

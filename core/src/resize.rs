@@ -275,6 +275,14 @@ impl Resizer {
     pub fn size_of_internal_buffers(&self) -> usize {
         self.inner.size_of_internal_buffers()
     }
+
+    /// Frees the scratch buffers if they hold more than `max_bytes` (a large photo leaves a
+    /// scratch image of tens of MB that would otherwise stay allocated while it is encoded).
+    pub fn shrink_scratch(&mut self, max_bytes: usize) {
+        if self.inner.size_of_internal_buffers() > max_bytes {
+            self.inner.reset_internal_buffers();
+        }
+    }
 }
 
 fn srgb_decode(v: f64) -> f64 {

@@ -105,6 +105,71 @@ fn orientation_1_to_8_in_jpeg_png_and_webp() {
     }
 }
 
+/// Variants are resized from the decoded pixels and then turned and colour-converted (libvips'
+/// order); they must equal the upright, converted image resized, for every orientation, with
+/// and without a profile, RGB and RGBA, with a full-size variant alongside or not, in linear
+/// light too.
+#[test]
+fn variants_are_upright_and_converted_after_resizing() {
+    // Four quadrants of different colours: any wrong turn or flip moves one of them.
+    let img = image::RgbImage::from_fn(96, 64, |x, y| {
+        let q = [[200, 40, 40], [40, 180, 60], [30, 60, 210], [220, 200, 50]];
+        let c = q[usize::from(x >= 48) + 2 * usize::from(y >= 32)];
+        image::Rgb([c[0], c[1], c[2]].map(|v: u8| v.saturating_add((x % 7) as u8)))
+    });
+    let rgba = image::DynamicImage::ImageRgb8(img.clone()).to_rgba8();
+    let p3 = fixtures::icc(moxcms::ColorProfile::new_display_p3());
+    let small = Variant::fit("small", 40).with_lossless(true);
+    let full = Variant::original("full").with_lossless(true);
+    for o in 1..=8u8 {
+        let exif = || Some(fixtures::exif_block(u16::from(o), false));
+        let inputs = [
+            ("png", fixtures::png_rgb(&img, exif(), None)),
+            ("png p3", fixtures::png_rgb(&img, exif(), Some(p3.clone()))),
+            (
+                "png rgba p3",
+                fixtures::png_rgba(&rgba, exif(), Some(p3.clone())),
+            ),
+            (
+                "webp p3",
+                fixtures::webp_lossless(&img, exif(), Some(p3.clone())),
+            ),
+        ];
+        for (name, bytes) in inputs {
+            let sets = [
+                (vec![small.clone()], false),
+                (vec![small.clone(), full.clone()], false),
+                (vec![small.clone()], true),
+            ];
+            for (variants, linear) in sets {
+                let options = Options::default()
+                    .with_variants(variants.clone())
+                    .with_linear_light(linear);
+                let mut pipeline = Pipeline::new(options).unwrap();
+                let upright = pipeline.prepare(&bytes).unwrap().image;
+                let out = pipeline.run(&bytes).unwrap();
+                assert_eq!(out.variants.len(), variants.len());
+                for v in &out.variants {
+                    let got = image::load_from_memory(&v.bytes).unwrap().to_rgba8();
+                    let want = imgest::resize::Resizer::new()
+                        .resize(&upright, v.width, v.height, name.contains("rgba"), linear)
+                        .unwrap();
+                    let d = mean_abs_diff(&got, &want);
+                    // Resampling before the profile's conversion differs by rounding only.
+                    assert!(
+                        d < 1.0,
+                        "{name}, orientation {o}, {}, linear {linear}: mean abs diff {d}",
+                        v.name
+                    );
+                }
+                let (w, h) = (out.source.width, out.source.height);
+                assert_eq!((w, h), if o >= 5 { (64, 96) } else { (96, 64) });
+                assert_eq!(upright.dimensions(), (w, h), "{name} {o}");
+            }
+        }
+    }
+}
+
 #[test]
 fn icc_profiles_are_converted_to_srgb() {
     // sRGB red expressed in Display P3 is about (234, 51, 35).
