@@ -14,6 +14,10 @@ from bench_common import run_peer  # noqa: E402
 
 import imgest  # noqa: E402
 
+# As the Rust runner, the CLI and the service do in their main: buffers of 4 MiB or more get
+# their own mappings, so freed images do not stay in the process's heaps.
+imgest.map_large_buffers()
+
 # The placeholder is not part of the harness's workload; the palette is the dominant colour's
 # by-product (k-means), so one colour keeps the work the same.
 INGEST = imgest.Pipeline(placeholder=False, palette_size=1)

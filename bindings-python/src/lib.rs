@@ -124,6 +124,13 @@ fn error_codes() -> Vec<(&'static str, u32)> {
         .collect()
 }
 
+/// `imgest::memory::map_large_buffers()`: the process's malloc gives buffers of 4 MiB or more
+/// their own mappings, returned to the system when freed. For the application to call.
+#[pyfunction]
+fn map_large_buffers() -> bool {
+    imgest::memory::map_large_buffers()
+}
+
 #[pymodule]
 fn _imgest(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", imgest::VERSION)?;
@@ -131,5 +138,6 @@ fn _imgest(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Runner>()?;
     m.add_function(wrap_pyfunction!(default_options, m)?)?;
     m.add_function(wrap_pyfunction!(error_codes, m)?)?;
+    m.add_function(wrap_pyfunction!(map_large_buffers, m)?)?;
     Ok(())
 }

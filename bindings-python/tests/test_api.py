@@ -232,3 +232,18 @@ def test_memory_does_not_grow(sample: bytes):
     grown = _rss_bytes() - before
     print(f"RSS after 200 more runs: {grown / 1e6:+.1f} MB")
     assert grown < 20e6
+
+
+def test_map_large_buffers_applies_unless_the_environment_decides():
+    import platform
+    import subprocess
+    import sys
+
+    code = "import imgest; print(imgest.map_large_buffers())"
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == str(glibc), out.stderr
+    env["MALLOC_MMAP_THRESHOLD_"] = "1048576"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr

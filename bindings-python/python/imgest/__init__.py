@@ -53,6 +53,7 @@ __all__ = [
     "default_options",
     "error_class",
     "error_codes",
+    "map_large_buffers",
     "process",
     "process_many",
 ]
@@ -77,6 +78,18 @@ def default_options() -> Dict[str, Any]:
 def error_codes() -> Dict[str, int]:
     """The core's error table: code → stable number (the C and HTTP bindings use the same)."""
     return dict(_imgest.error_codes())
+
+
+def map_large_buffers() -> bool:
+    """Lowers the peak memory of a process that handles many images: the C allocator (glibc)
+    then gives every buffer of 4 MiB or more a mapping of its own, returned to the system when
+    freed, instead of keeping freed image buffers in per-thread heaps (measured on eight photos
+    in one process: peak 313 → 172 MiB, same speed). It changes the whole process, so imgest
+    never does it by itself: call it once, early, from your program. ``MALLOC_MMAP_THRESHOLD_``
+    in the environment wins. Returns whether it was applied (``False`` with another C library
+    or when the environment sets it).
+    """
+    return _imgest.map_large_buffers()
 
 
 @dataclass(frozen=True)

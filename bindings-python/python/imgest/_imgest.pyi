@@ -2,7 +2,14 @@
 
 from typing import List, Optional, Tuple, Union, final
 
-__all__ = ["__version__", "CoreError", "Runner", "default_options", "error_codes"]
+__all__ = [
+    "__version__",
+    "CoreError",
+    "Runner",
+    "default_options",
+    "error_codes",
+    "map_large_buffers",
+]
 
 __version__: str
 
@@ -28,3 +35,6 @@ def default_options() -> str:
 
 def error_codes() -> List[Tuple[str, int]]:
     """The core's error table: ``[(code, number), ...]``."""
+
+def map_large_buffers() -> bool:
+    """Gives allocations of 4 MiB or more their own mappings (glibc); whether it was applied."""
