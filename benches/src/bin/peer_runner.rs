@@ -208,7 +208,7 @@ fn main() {
             "cpu_ms_per_image": median(cpu),
             "total_bytes": sizes.values().sum::<usize>(),
             "bytes": sizes, "dims": dims, "dominant": dominant,
-            "dominant_method": dominant.map(|_| "Oklab k-means over the visible pixels of the oriented sRGB image (grid-sampled to 4096)"),
+            "dominant_method": dominant.map(|_| "Oklab k-means over the visible pixels of the sRGB image (grid-sampled to 4096)"),
         });
         merge(&mut line, &extra);
         emit(&line);
