@@ -130,7 +130,7 @@ fn transform(profile: &Profile, src: DataType, dst: DataType) -> Option<Transfor
 /// gray profiles are applied here, since their pixels are not RGB yet.
 #[derive(Debug)]
 pub struct Normalized {
-    /// The pixels: RGB for sources without alpha, RGBA otherwise.
+    /// The pixels: RGB for 8-bit sources without alpha (and CMYK), RGBA otherwise.
     pub frame: Frame,
     /// True when some pixel is not fully opaque.
     pub has_alpha: bool,

@@ -171,6 +171,43 @@ fn variants_are_upright_and_converted_after_resizing() {
 }
 
 #[test]
+fn gray_profiles_convert_gray_to_rgb_and_keep_alpha() {
+    use image::DynamicImage;
+    use imgest::decode::{Decoded, Pixels};
+    use imgest::frame::Frame;
+    // Mid gray in a linear (gamma 1) gray space is a light gray in sRGB (about 188).
+    let icc = fixtures::icc(moxcms::ColorProfile::new_gray_with_gamma(1.0));
+    let gray = image::GrayImage::from_pixel(4, 2, image::Luma([128]));
+    let n = imgest::color::normalize(Decoded {
+        pixels: Pixels::Image(DynamicImage::ImageLuma8(gray)),
+        icc: Some(icc.clone()),
+    })
+    .unwrap();
+    assert!(n.converted && !n.has_alpha && n.to_srgb.is_none());
+    let Frame::Rgb(rgb) = &n.frame else {
+        panic!("an opaque gray image becomes RGB")
+    };
+    let [r, g, b] = rgb.get_pixel(1, 1).0;
+    assert!(r.abs_diff(188) <= 3 && r == g && g == b, "{:?}", [r, g, b]);
+    let gray_alpha = image::GrayAlphaImage::from_pixel(4, 2, image::LumaA([128, 77]));
+    let n = imgest::color::normalize(Decoded {
+        pixels: Pixels::Image(DynamicImage::ImageLumaA8(gray_alpha)),
+        icc: Some(icc),
+    })
+    .unwrap();
+    assert!(n.converted && n.has_alpha);
+    let Frame::Rgba(rgba) = &n.frame else {
+        panic!("gray with alpha becomes RGBA")
+    };
+    let [r, _, _, a] = rgba.get_pixel(3, 0).0;
+    assert!(
+        r.abs_diff(188) <= 3 && a == 77,
+        "{:?}",
+        rgba.get_pixel(3, 0).0
+    );
+}
+
+#[test]
 fn icc_profiles_are_converted_to_srgb() {
     // sRGB red expressed in Display P3 is about (234, 51, 35).
     let p3_red = image::RgbImage::from_pixel(16, 16, image::Rgb([234, 51, 35]));
