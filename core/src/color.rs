@@ -170,11 +170,6 @@ impl SrgbTransform {
         let whole = samples.len() / self.channels * self.channels;
         self.transform.apply(&mut samples[..whole]);
     }
-
-    /// Bytes per pixel this transform works on.
-    pub fn channels(&self) -> usize {
-        self.channels
-    }
 }
 
 /// Converts decoded pixels to an 8-bit frame, leaving an RGB profile's conversion to sRGB

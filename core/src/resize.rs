@@ -107,7 +107,7 @@ impl Resizer {
             src.dimensions(),
             channels,
             (width, height),
-            has_alpha && channels == 4,
+            has_alpha,
             linear_light,
         )?;
         Frame::from_raw(width, height, channels, out)
@@ -124,6 +124,8 @@ impl Resizer {
         linear_light: bool,
     ) -> Result<Vec<u8>, Error> {
         let err = |e: &dyn std::fmt::Display| Error::internal(format!("resize: {e}"));
+        // RGB pixels have no alpha to premultiply.
+        let has_alpha = has_alpha && channels == 4;
         let options = ResizeOptions::new()
             .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
             .use_alpha(has_alpha);
@@ -212,7 +214,6 @@ impl Resizer {
     ) -> Result<Vec<u8>, Error> {
         let err = |e: &dyn std::fmt::Display| Error::internal(format!("resize: {e}"));
         let options = options.use_alpha(false);
-        let has_alpha = has_alpha && channels == 4;
         let to_linear = srgb_to_linear16();
         let mut rgb = TypedImage::<U16x3>::new(sw, sh);
         let mut alpha = TypedImage::<U16>::new(
