@@ -721,19 +721,23 @@ fn photoshop_resources(d: &[u8]) -> Option<PsResources> {
 }
 
 /// Reassembles JPEG ICC chunks `(seq, total, data)`; `None` unless the set is
-/// complete and consistent (the libjpeg-turbo rules).
-fn assemble_jpeg_icc(parts: &mut [(u8, u8, &[u8])]) -> Option<Vec<u8>> {
+/// complete and consistent (the libjpeg-turbo rules): `total` chunks, each `seq`
+/// in `1..=total` exactly once, placed by its number.
+fn assemble_jpeg_icc(parts: &[(u8, u8, &[u8])]) -> Option<Vec<u8>> {
     let total = parts.first()?.1;
     if total == 0 || parts.len() != usize::from(total) || parts.iter().any(|p| p.1 != total) {
         return None;
     }
-    parts.sort_unstable_by_key(|p| p.0);
-    let mut out = Vec::with_capacity(parts.iter().map(|p| p.2.len()).sum());
-    for (i, part) in parts.iter().enumerate() {
-        if usize::from(part.0) != i.checked_add(1)? {
+    let mut ordered: Vec<Option<&[u8]>> = vec![None; parts.len()];
+    for &(seq, _, data) in parts {
+        let place = ordered.get_mut(usize::from(seq).checked_sub(1)?)?;
+        if place.replace(data).is_some() {
             return None;
         }
-        out.extend_from_slice(part.2);
+    }
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.2.len()).sum());
+    for data in ordered {
+        out.extend_from_slice(data?);
     }
     Some(out)
 }
@@ -897,7 +901,7 @@ fn walk_jpeg(b: &[u8], mode: Mode, info: &mut ContainerInfo) -> Res {
         pos = seg_end;
     };
     if full && !icc_parts.is_empty() {
-        info.icc = assemble_jpeg_icc(&mut icc_parts);
+        info.icc = assemble_jpeg_icc(&icc_parts);
     }
     if let Some(m) = mpf {
         info.frames = mpf_frames(b, m);
@@ -1636,6 +1640,28 @@ mod tests {
         jpeg_scan_and_eoi(&mut j);
         j.extend_from_slice(b"TRAIL");
         j
+    }
+
+    #[test]
+    fn jpeg_icc_chunks_are_placed_by_number_and_must_be_complete() {
+        let (a, b, c): (&[u8], &[u8], &[u8]) = (b"AB", b"CD", b"E");
+        assert_eq!(
+            assemble_jpeg_icc(&[(3, 3, c), (1, 3, a), (2, 3, b)]).as_deref(),
+            Some(&b"ABCDE"[..])
+        );
+        assert_eq!(assemble_jpeg_icc(&[(1, 1, a)]).as_deref(), Some(&b"AB"[..]));
+        for bad in [
+            &[][..],
+            &[(1, 0, a)][..],
+            &[(0, 1, a)][..],
+            &[(2, 1, a)][..],
+            &[(1, 2, a)][..],
+            &[(1, 2, a), (1, 2, b)][..],
+            &[(1, 2, a), (2, 3, b)][..],
+            &[(1, 2, a), (2, 2, b), (3, 2, c)][..],
+        ] {
+            assert_eq!(assemble_jpeg_icc(bad), None, "{bad:?}");
+        }
     }
 
     fn mpo_fixture() -> Vec<u8> {
