@@ -20,7 +20,8 @@ fi
 cargo build -p imgest-wasm --locked --profile wasm --target wasm32-unknown-unknown
 rm -rf "$out"
 mkdir -p "$out"
-wasm-bindgen --target web --out-dir "$out" \
+# No function-name or tool-version sections: the module ships without them (−0.3 KB gz).
+wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir "$out" \
   "$target_dir/wasm32-unknown-unknown/wasm/imgest_wasm.wasm"
 cp bindings-wasm/js/index.js bindings-wasm/js/index.d.ts bindings-wasm/js/node.js bindings-wasm/js/node.d.ts \
   bindings-wasm/js/types.d.ts bindings-wasm/js/package.json "$out/"

@@ -18,7 +18,8 @@ base=0
 for f in "${features[@]}"; do
   cargo build -q -p imgest-wasm --locked --profile wasm --target wasm32-unknown-unknown \
     ${f:+--features "$f"}
-  wasm-bindgen --target web --out-dir "$out" "$wasm" 2>/dev/null
+  wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir "$out" \
+    "$wasm" 2>/dev/null
   raw=$(stat -c %s "$out/imgest_wasm_bg.wasm")
   gz=$(gzip -9 -c "$out/imgest_wasm_bg.wasm" | wc -c)
   if [ -z "$f" ]; then base=$gz; label=default; else label="+$f"; fi
