@@ -2,6 +2,9 @@
 //! through `image`'s pure-Rust encoders. No encoder here writes any metadata chunk: output
 //! carries pixels only (no EXIF, XMP, IPTC, ICC, comments).
 
+#[cfg(feature = "rayon")]
+use std::sync::Arc;
+
 use image::RgbaImage;
 #[cfg(feature = "jpeg-output")]
 use image::codecs::jpeg::JpegEncoder;
@@ -77,6 +80,28 @@ pub fn encode_frame_owned(
     };
     encode_raw(
         Pixels::Owned(raw),
+        size,
+        channels,
+        format,
+        quality,
+        lossless,
+        has_alpha && channels == 4,
+    )
+}
+
+/// [`encode_frame`] for pixels other threads may still be reading: this reference to them is
+/// dropped as soon as the encoder has its own copy (the last one frees them).
+#[cfg(feature = "rayon")]
+pub(crate) fn encode_frame_shared(
+    frame: Arc<Frame>,
+    format: OutputFormat,
+    quality: u8,
+    lossless: bool,
+    has_alpha: bool,
+) -> Result<Vec<u8>, Error> {
+    let (channels, size) = (frame.channels(), frame.dimensions());
+    encode_raw(
+        Pixels::Shared(frame),
         size,
         channels,
         format,

@@ -32,11 +32,14 @@ impl Drop for Guard {
     }
 }
 
-/// Pixels to encode: borrowed, or owned and then freed as soon as libwebp has imported them
-/// (its YUV copy is half their size), which lowers the peak memory of a full-size encode.
+/// Pixels to encode: borrowed, or owned (or shared with other threads) and then freed (or
+/// released) as soon as libwebp has imported them (its YUV copy is half their size), which
+/// lowers the peak memory of a full-size encode.
 pub(crate) enum Pixels<'a> {
     Borrowed(&'a [u8]),
     Owned(Vec<u8>),
+    #[cfg(feature = "rayon")]
+    Shared(std::sync::Arc<crate::frame::Frame>),
 }
 
 impl Pixels<'_> {
@@ -44,6 +47,8 @@ impl Pixels<'_> {
         match self {
             Pixels::Borrowed(p) => p,
             Pixels::Owned(p) => p,
+            #[cfg(feature = "rayon")]
+            Pixels::Shared(f) => f.as_raw(),
         }
     }
 }

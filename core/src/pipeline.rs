@@ -1,5 +1,8 @@
 //! The whole pipeline: validate → decode → resize → sRGB → orient → encode → colours.
 
+#[cfg(feature = "rayon")]
+use std::sync::Arc;
+
 use image::RgbaImage;
 use sha2::{Digest, Sha256};
 
@@ -161,7 +164,8 @@ impl Pipeline {
 
     /// Resizes the decoded pixels first, then converts and orients only what is kept (as
     /// libvips' thumbnailing does): a variant smaller than the source never pays for turning or
-    /// colour-converting every decoded pixel. Variants are encoded in parallel.
+    /// colour-converting every decoded pixel. Variants are encoded in parallel, and a full-size
+    /// variant that needs no work on its pixels starts encoding before the others are resized.
     fn produce(&mut self, decoded: Decoded) -> Result<Output, Error> {
         let Decoded {
             mut frame,
@@ -176,35 +180,6 @@ impl Pipeline {
             // any source profile.
             t.apply(&mut frame);
         }
-        let turned = (5..=8).contains(&orientation);
-        let unturned = |(w, h): (u32, u32)| if turned { (h, w) } else { (w, h) };
-
-        // Distinct output sizes (upright), each resized from the decoded frame; `None` marks
-        // the decoded frame's own size, which takes the frame itself (no copy) further down.
-        let mut sizes: Vec<(u32, u32)> = Vec::new();
-        let mut images: Vec<Option<Frame>> = Vec::new();
-        let mut jobs: Vec<(&Variant, usize)> = Vec::with_capacity(self.options.variants.len());
-        for v in &self.options.variants {
-            let size = target_size(source.width, source.height, v);
-            let idx = match sizes.iter().position(|s| *s == size) {
-                Some(i) => i,
-                None => {
-                    let (w, h) = unturned(size);
-                    let img = if (w, h) == frame.dimensions() {
-                        None
-                    } else {
-                        Some(self.resizer.resize_frame(&frame, w, h, has_alpha, linear)?)
-                    };
-                    sizes.push(size);
-                    images.push(img);
-                    images.len() - 1
-                }
-            };
-            jobs.push((v, idx));
-        }
-
-        // A large photo leaves tens of MB of resampling scratch; keep only small scratch.
-        self.resizer.shrink_scratch(SCRATCH_KEPT);
 
         let (dominant_color, palette) = if self.options.dominant_color {
             let k = usize::from(self.options.palette_size.max(1));
@@ -238,109 +213,71 @@ impl Pipeline {
             None
         };
 
-        // The decoded frame itself becomes the full-size image, if a variant wants one, and is
-        // dropped otherwise, before encoding starts.
-        let mut frame = Some(frame);
-        for slot in &mut images {
-            if slot.is_none() {
-                *slot = frame.take();
-            }
+        let Pipeline { options, resizer } = self;
+        // Each variant with its place in the output.
+        let mut jobs: Vec<(&Variant, usize)> = Vec::with_capacity(options.variants.len());
+        for (order, v) in options.variants.iter().enumerate() {
+            jobs.push((v, order));
         }
-        drop(frame);
-        let finish = |img: &mut Option<Frame>| {
-            if let Some(img) = img {
-                if let Some(t) = &to_srgb {
-                    t.apply(img);
-                }
-                if orientation != 1 {
-                    let owned = std::mem::replace(img, Frame::Rgb(image::RgbImage::new(0, 0)));
-                    *img = orient::apply_frame(owned, orientation);
-                }
-            }
+        let finish = Finish {
+            to_srgb: to_srgb.as_ref(),
+            orientation,
+            has_alpha,
+            linear,
         };
-        // One item runs on this thread: handing it to the pool costs two thread switches.
         #[cfg(feature = "rayon")]
-        let parallel = |n: usize| n > 1;
-        if to_srgb.is_some() || orientation != 1 {
-            #[cfg(feature = "rayon")]
-            if parallel(images.len()) {
-                use rayon::prelude::*;
-                images.par_iter_mut().for_each(finish);
-            } else {
-                images.iter_mut().for_each(finish);
-            }
-            #[cfg(not(feature = "rayon"))]
-            images.iter_mut().for_each(finish);
-        }
+        let frame = Arc::new(frame);
+        let upright_size = (source.width, source.height);
 
-        // A frame only one variant uses moves into that variant's encode, which frees it as soon
-        // as the encoder has its copy; frames of equal-size variants stay shared. The largest
-        // encodes start first, so that the longest one never waits behind small ones.
-        let mut uses = vec![0usize; images.len()];
-        for (_, i) in &jobs {
-            uses[*i] += 1;
-        }
-        let mut work: Vec<(usize, &Variant, usize, Option<Frame>)> = Vec::new();
-        for (order, (v, i)) in jobs.into_iter().enumerate() {
-            let own = if uses[i] == 1 { images[i].take() } else { None };
-            work.push((order, v, i, own));
-        }
-        let shared = images;
+        // A full-size variant of an upright sRGB image needs neither resizing, turning nor
+        // converting: its encode, the longest, starts at once on another core while this thread
+        // resizes the other variants from the same pixels (which are freed once both are done).
         #[cfg(feature = "rayon")]
-        work.sort_by_key(|(_, _, i, own)| {
-            let (w, h) = own
-                .as_ref()
-                .or(shared[*i].as_ref())
-                .map_or((0, 0), Frame::dimensions);
-            std::cmp::Reverse(u64::from(w) * u64::from(h))
-        });
-        let encode_one = |(order, v, i, own): (usize, &Variant, usize, Option<Frame>)| {
-            let (width, height, bytes) = match own {
-                Some(frame) => {
-                    let (w, h) = frame.dimensions();
-                    let bytes = encode::encode_frame_owned(
-                        frame, v.format, v.quality, v.lossless, has_alpha,
-                    )?;
-                    (w, h, bytes)
-                }
-                None => {
-                    let img = shared[i]
-                        .as_ref()
-                        .ok_or_else(|| Error::internal("a variant's pixels are missing"))?;
-                    let (w, h) = img.dimensions();
-                    let bytes =
-                        encode::encode_frame(img, v.format, v.quality, v.lossless, has_alpha)?;
-                    (w, h, bytes)
-                }
-            };
-            let sha256 = hex(&Sha256::digest(&bytes));
-            Ok::<_, Error>((
-                order,
-                VariantOutput {
-                    name: v.name.clone(),
-                    width,
-                    height,
-                    format: v.format,
-                    size: bytes.len(),
-                    sha256,
-                    bytes,
-                },
-            ))
+        let (jobs, early) = {
+            let full = frame.dimensions();
+            let upright = to_srgb.is_none() && orientation == 1;
+            let (early, rest): (Vec<_>, Vec<_>) = jobs.into_iter().partition(|(v, _)| {
+                upright && target_size(upright_size.0, upright_size.1, v) == full
+            });
+            if early.is_empty() || rest.is_empty() {
+                (early.into_iter().chain(rest).collect(), Vec::new())
+            } else {
+                (rest, early)
+            }
         };
         #[cfg(feature = "rayon")]
-        let mut done: Vec<(usize, VariantOutput)> = if parallel(work.len()) {
-            use rayon::prelude::*;
-            work.into_par_iter()
-                .map(encode_one)
-                .collect::<Result<_, _>>()?
+        let mut done = if early.is_empty() {
+            variants(resizer, frame, jobs, upright_size, finish)?
         } else {
-            work.into_iter().map(encode_one).collect::<Result<_, _>>()?
+            let shared = Arc::clone(&frame);
+            let (first, rest) = rayon::join(
+                move || {
+                    use rayon::prelude::*;
+                    if let [(v, order)] = early[..] {
+                        // This thread's reference goes along and is dropped once the encoder
+                        // has its copy.
+                        let out = encode_variant(EncodeFrom::Shared(shared), v, has_alpha)?;
+                        return Ok(vec![(order, out)]);
+                    }
+                    early
+                        .into_par_iter()
+                        .map(|(v, order)| {
+                            let from = EncodeFrom::Borrowed(&shared);
+                            Ok::<_, Error>((order, encode_variant(from, v, has_alpha)?))
+                        })
+                        .collect::<Result<Vec<_>, Error>>()
+                },
+                move || variants(resizer, frame, jobs, upright_size, finish),
+            );
+            let mut first = first?;
+            first.append(&mut rest?);
+            first
         };
+        // On one thread the variants come out in order.
+        #[cfg(not(feature = "rayon"))]
+        let done = variants(resizer, frame, jobs, upright_size, finish)?;
         #[cfg(feature = "rayon")]
         done.sort_by_key(|(order, _)| *order);
-        #[cfg(not(feature = "rayon"))]
-        let done: Vec<(usize, VariantOutput)> =
-            work.into_iter().map(encode_one).collect::<Result<_, _>>()?;
         let variants: Vec<VariantOutput> = done.into_iter().map(|(_, v)| v).collect();
 
         Ok(Output {
@@ -351,6 +288,197 @@ impl Pipeline {
             source,
         })
     }
+}
+
+/// How decoded pixels become a variant's: to sRGB and upright, after resizing.
+#[derive(Clone, Copy)]
+struct Finish<'a> {
+    to_srgb: Option<&'a SrgbTransform>,
+    orientation: u8,
+    has_alpha: bool,
+    linear: bool,
+}
+
+/// Where a variant's encoder takes its pixels from.
+enum EncodeFrom<'a> {
+    /// Pixels only this variant uses: freed as soon as the encoder has its copy.
+    Owned(Frame),
+    /// Pixels several variants use.
+    Borrowed(&'a Frame),
+    /// Pixels another thread may still be reading: this variant's reference is dropped as soon
+    /// as the encoder has its copy.
+    #[cfg(feature = "rayon")]
+    Shared(Arc<Frame>),
+}
+
+fn encode_variant(
+    from: EncodeFrom<'_>,
+    v: &Variant,
+    has_alpha: bool,
+) -> Result<VariantOutput, Error> {
+    let (format, quality, lossless) = (v.format, v.quality, v.lossless);
+    let ((width, height), bytes) = match from {
+        EncodeFrom::Owned(f) => (
+            f.dimensions(),
+            encode::encode_frame_owned(f, format, quality, lossless, has_alpha)?,
+        ),
+        EncodeFrom::Borrowed(f) => (
+            f.dimensions(),
+            encode::encode_frame(f, format, quality, lossless, has_alpha)?,
+        ),
+        #[cfg(feature = "rayon")]
+        EncodeFrom::Shared(f) => (
+            f.dimensions(),
+            encode::encode_frame_shared(f, format, quality, lossless, has_alpha)?,
+        ),
+    };
+    let sha256 = hex(&Sha256::digest(&bytes));
+    Ok(VariantOutput {
+        name: v.name.clone(),
+        width,
+        height,
+        format: v.format,
+        size: bytes.len(),
+        sha256,
+        bytes,
+    })
+}
+
+/// Resizes `frame` for each of `jobs` (sized from the upright `width` × `height`), converts and
+/// orients what is kept, and encodes each, in parallel when there are several. The decoded
+/// frame itself becomes the full-size variant's pixels when one is wanted (no copy), and is
+/// dropped otherwise before encoding starts.
+fn variants(
+    resizer: &mut Resizer,
+    frame: DecodedPixels,
+    jobs: Vec<(&Variant, usize)>,
+    (width, height): (u32, u32),
+    finish: Finish<'_>,
+) -> Result<Vec<(usize, VariantOutput)>, Error> {
+    let Finish {
+        to_srgb,
+        orientation,
+        has_alpha,
+        linear,
+    } = finish;
+    let turned = (5..=8).contains(&orientation);
+    let unturned = |(w, h): (u32, u32)| if turned { (h, w) } else { (w, h) };
+
+    // Distinct output sizes (upright), each resized from the decoded frame; `None` marks the
+    // decoded frame's own size, which takes the frame itself (no copy) further down.
+    let mut sizes: Vec<(u32, u32)> = Vec::new();
+    let mut images: Vec<Option<Frame>> = Vec::new();
+    let mut slots: Vec<usize> = Vec::with_capacity(jobs.len());
+    for &(v, _) in &jobs {
+        let size = target_size(width, height, v);
+        let idx = match sizes.iter().position(|s| *s == size) {
+            Some(i) => i,
+            None => {
+                let (w, h) = unturned(size);
+                let img = if (w, h) == frame.dimensions() {
+                    None
+                } else {
+                    Some(resizer.resize_frame(&frame, w, h, has_alpha, linear)?)
+                };
+                sizes.push(size);
+                images.push(img);
+                images.len() - 1
+            }
+        };
+        slots.push(idx);
+    }
+
+    // A large photo leaves tens of MB of resampling scratch; keep only small scratch.
+    resizer.shrink_scratch(SCRATCH_KEPT);
+
+    // The decoded frame itself becomes the full-size image, if a variant wants one (copied only
+    // if another thread still reads it), and is dropped otherwise, before encoding starts.
+    let mut frame = Some(frame);
+    for slot in &mut images {
+        if slot.is_none() {
+            *slot = frame.take().map(into_frame);
+        }
+    }
+    drop(frame);
+    let finish = |img: &mut Option<Frame>| {
+        if let Some(img) = img {
+            if let Some(t) = to_srgb {
+                t.apply(img);
+            }
+            if orientation != 1 {
+                let owned = std::mem::replace(img, Frame::Rgb(image::RgbImage::new(0, 0)));
+                *img = orient::apply_frame(owned, orientation);
+            }
+        }
+    };
+    // One item runs on this thread: handing it to the pool costs two thread switches.
+    #[cfg(feature = "rayon")]
+    let parallel = |n: usize| n > 1;
+    if to_srgb.is_some() || orientation != 1 {
+        #[cfg(feature = "rayon")]
+        if parallel(images.len()) {
+            use rayon::prelude::*;
+            images.par_iter_mut().for_each(finish);
+        } else {
+            images.iter_mut().for_each(finish);
+        }
+        #[cfg(not(feature = "rayon"))]
+        images.iter_mut().for_each(finish);
+    }
+
+    // A frame only one variant uses moves into that variant's encode, which frees it as soon as
+    // the encoder has its copy; frames of equal-size variants stay shared. The largest encodes
+    // start first, so that the longest one never waits behind small ones.
+    let mut uses = vec![0usize; images.len()];
+    for &i in &slots {
+        uses[i] += 1;
+    }
+    let mut work: Vec<(usize, &Variant, usize, Option<Frame>)> = Vec::new();
+    for ((v, order), i) in jobs.into_iter().zip(slots) {
+        let own = if uses[i] == 1 { images[i].take() } else { None };
+        work.push((order, v, i, own));
+    }
+    let shared = images;
+    #[cfg(feature = "rayon")]
+    work.sort_by_key(|(_, _, i, own)| {
+        let (w, h) = own
+            .as_ref()
+            .or(shared[*i].as_ref())
+            .map_or((0, 0), Frame::dimensions);
+        std::cmp::Reverse(u64::from(w) * u64::from(h))
+    });
+    let encode_one = |(order, v, i, own): (usize, &Variant, usize, Option<Frame>)| {
+        let from = match own {
+            Some(frame) => EncodeFrom::Owned(frame),
+            None => EncodeFrom::Borrowed(
+                shared[i]
+                    .as_ref()
+                    .ok_or_else(|| Error::internal("a variant's pixels are missing"))?,
+            ),
+        };
+        Ok::<_, Error>((order, encode_variant(from, v, has_alpha)?))
+    };
+    #[cfg(feature = "rayon")]
+    if parallel(work.len()) {
+        use rayon::prelude::*;
+        return work.into_par_iter().map(encode_one).collect();
+    }
+    work.into_iter().map(encode_one).collect()
+}
+
+/// The decoded frame as `variants` takes it: shared with the thread of an early full-size encode
+/// where there can be one.
+#[cfg(feature = "rayon")]
+type DecodedPixels = Arc<Frame>;
+#[cfg(not(feature = "rayon"))]
+type DecodedPixels = Frame;
+
+/// The decoded frame itself, copied only if another thread still reads it.
+fn into_frame(pixels: DecodedPixels) -> Frame {
+    #[cfg(feature = "rayon")]
+    return Arc::try_unwrap(pixels).unwrap_or_else(|shared| (*shared).clone());
+    #[cfg(not(feature = "rayon"))]
+    pixels
 }
 
 /// Resampling scratch kept between runs (reused, so no allocation per run); larger scratch, left

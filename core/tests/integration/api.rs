@@ -363,6 +363,65 @@ fn pipeline_is_reusable_and_deterministic() {
     assert_eq!(a, b);
 }
 
+/// However the pipeline arranges its work (a full-size variant of an upright sRGB image starts
+/// encoding while the others are resized; the rest are encoded in parallel, largest first),
+/// every variant is exactly what a run of that variant alone gives.
+#[test]
+fn each_variant_equals_a_run_of_it_alone() {
+    // Larger than the 1600-px variant: `original` is the one full-size variant.
+    let img = gradient(1700, 1000);
+    let rgba = image::RgbaImage::from_fn(300, 200, |x, y| {
+        image::Rgba([(x % 256) as u8, (y % 256) as u8, 90, ((x + y) % 256) as u8])
+    });
+    let p3 = fixtures::icc(moxcms::ColorProfile::new_display_p3());
+    let inputs = [
+        ("jpeg, orientation 1", fixtures::jpeg(&img, None, None)),
+        (
+            "jpeg, orientation 6",
+            fixtures::jpeg(&img, Some(fixtures::exif_block(6, false)), None),
+        ),
+        ("jpeg, display p3", fixtures::jpeg(&img, None, Some(p3))),
+        (
+            "rgba png, three full-size variants",
+            fixtures::png_rgba(&rgba, None, None),
+        ),
+    ];
+    // One full-size variant (its encode alone starts early), and two (encoded in parallel).
+    let mut two_originals = Options::default().variants;
+    two_originals.push(Variant::original("original-jpeg").with_format(OutputFormat::Jpeg));
+    let options = |variants: Vec<Variant>| {
+        let mut o = Options::default().with_variants(variants);
+        // Decoding at reduced scale depends on the variants asked for; this test is about
+        // how the pipeline arranges the rest.
+        o.shrink_on_load = false;
+        o.dominant_color = false;
+        o.placeholder = false;
+        o
+    };
+    for (what, bytes) in &inputs {
+        for variants in [Options::default().variants, two_originals.clone()] {
+            let all = process(bytes, &options(variants.clone())).unwrap();
+            assert_eq!(all.variants.len(), variants.len(), "{what}");
+            for (v, out) in variants.iter().zip(&all.variants) {
+                assert_eq!(out.name, v.name, "{what}: variants keep their order");
+                let alone = process(bytes, &options(vec![v.clone()])).unwrap();
+                let alone = &alone.variants[0];
+                assert_eq!(
+                    (out.width, out.height),
+                    (alone.width, alone.height),
+                    "{what}: {}",
+                    v.name
+                );
+                assert!(
+                    out.bytes == alone.bytes,
+                    "{what}: {} differs from a run of it alone",
+                    v.name
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn linear_light_option_changes_fine_detail() {
     let board = image::RgbImage::from_fn(64, 64, |x, y| {
