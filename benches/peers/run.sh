@@ -8,6 +8,13 @@
 #   benches/peers/run.sh --peers imgest-npm,jsquash,wasm-vips,sharp --rounds 3
 #   benches/peers/run.sh --peers imgest-py,pyvips,pillow,sharp --rounds 3
 #   benches/peers/run.sh --peers imgest-rs,sharp,pyvips,pillow --rounds 3
+#   benches/peers/run.sh --peers imgest-rs,webp-floor,sharp,pyvips,pillow --rounds 3
+#
+# webp-floor times only the WebP encodes of each image's variants (the pipeline's libwebp calls,
+# settings and parallelism; decoding, orienting and resizing happen before timing): the floor
+# that no pipeline encoding with libwebp at these settings can beat. imgest-npm-floor and
+# jsquash-floor are the same for the WebAssembly encoders (imgest's npm package, @jsquash/webp):
+#   benches/peers/run.sh --peers imgest-npm,imgest-npm-floor,jsquash,jsquash-floor,wasm-vips,sharp
 #
 # DIR defaults to $IMGEST_PEERS or ../shared/bench/peers beside the repository. The harness writes
 # its results and RESULTS.md under $BENCH_HOME (see its README); copy the table into
@@ -29,7 +36,7 @@ trap 'rm -rf "$pack_dir"' EXIT
 (cd "$root/bindings-wasm/pkg" && npm pack --silent --pack-destination "$pack_dir" >/dev/null)
 (cd "$node_dir" && npm install --no-save --no-audit --no-fund --loglevel=error "$pack_dir"/imgest-*.tgz)
 mkdir -p "$node_dir/runners"
-cp "$root/benches/peers/imgest_npm.mjs" "$node_dir/runners/"
+cp "$root/benches/peers/imgest_npm.mjs" "$root/benches/peers/npm_floor.mjs" "$node_dir/runners/"
 
 # The Python package, as users install it, into the harness's venv.
 if [ "${IMGEST_SKIP_BUILD:-0}" != 1 ] || ! "$BENCH_HOME/venv/bin/python" -c 'import imgest' 2>/dev/null; then
@@ -49,7 +56,13 @@ cat > "$BENCH_HOME/imgest-peers.json" <<JSON
    "wasm": ["{node}/node_modules/imgest/imgest_wasm_bg.wasm"]},
   {"name": "imgest-py", "kind": "PyPI, Rust (pyo3), variants in parallel", "cmd": ["{venv}/bin/python", "$root/benches/peers/imgest_py.py"],
    "wasm": []},
-  {"name": "imgest-rs", "kind": "Rust, in-process, variants in parallel", "cmd": ["$runner_bin"], "wasm": []}
+  {"name": "imgest-rs", "kind": "Rust, in-process, variants in parallel", "cmd": ["$runner_bin"], "wasm": []},
+  {"name": "imgest-npm-floor", "kind": "imgest's npm package encoding each variant's pixels alone (uncompressed PNG in)",
+   "cmd": ["node", "{node}/runners/npm_floor.mjs"], "wasm": []},
+  {"name": "jsquash-floor", "kind": "@jsquash/webp's encoder alone (SIMD build) on the same pixels",
+   "cmd": ["node", "{node}/runners/npm_floor.mjs"], "wasm": []},
+  {"name": "webp-floor", "kind": "imgest's WebP encodes alone (decode, orient, resize done before timing)",
+   "cmd": ["$runner_bin", "--encode-only"], "wasm": []}
 ]}
 JSON
 exec "$harness/run.sh" bench --extra-peers "$BENCH_HOME/imgest-peers.json" "$@"

@@ -8,14 +8,23 @@
 //! ```
 //!
 //! and prints one JSON line per image (latency) or one per run (throughput).
+//!
+//! With `--encode-only` it measures the *floor* of a workload instead: each image's variants are
+//! decoded, oriented and resized once before timing, and only their WebP encodes (the same
+//! libwebp calls, settings and parallelism as the pipeline) are timed: the floor under the
+//! pipeline's time, and under the CPU time of any pipeline that encodes these variants with
+//! libwebp at these settings.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use imgest::Pipeline;
+use imgest::frame::Frame;
+use imgest::resize::Resizer;
+use imgest::{Pipeline, Variant, target_size};
 use imgest_benches::{ingest_options, thumb_options};
+use rayon::prelude::*;
 use serde_json::{Value, json};
 
 struct Args {
@@ -28,6 +37,7 @@ struct Args {
     passes: usize,
     outdir: Option<String>,
     barrier: Option<String>,
+    encode_only: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -41,6 +51,7 @@ fn parse_args() -> Result<Args, String> {
         passes: 1,
         outdir: None,
         barrier: None,
+        encode_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -65,6 +76,7 @@ fn parse_args() -> Result<Args, String> {
             "--passes" => a.passes = number(value()?)?.max(1),
             "--outdir" => a.outdir = Some(value()?),
             "--barrier" => a.barrier = Some(value()?),
+            "--encode-only" => a.encode_only = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -132,11 +144,32 @@ fn main() {
     let extra = json!({
         "lib_version": format!("imgest {}", env!("CARGO_PKG_VERSION")),
         "threads": format!("variants in parallel ({threads} cores), libwebp thread_level 1"),
+        "what": if a.encode_only { "the WebP encodes alone (floor)" } else { "the whole pipeline" },
     });
-    let mut run = |bytes: &[u8]| pipeline.run(bytes).expect("bench images are valid");
-    if let Some(first) = bufs.first() {
+    // Encode-only: every image's variant pixels, made once before any timing.
+    let ready: Vec<Vec<Ready>> = if a.encode_only {
+        bufs.iter().map(|b| prepare_floor(&pipeline, b)).collect()
+    } else {
+        Vec::new()
+    };
+    let mut run = |i: usize| -> Done {
+        if a.encode_only {
+            encode_floor(&ready[i])
+        } else {
+            let out = pipeline.run(&bufs[i]).expect("bench images are valid");
+            Done {
+                variants: out
+                    .variants
+                    .into_iter()
+                    .map(|v| (v.name, v.width, v.height, v.bytes))
+                    .collect(),
+                dominant: out.dominant_color.map(|c| c.rgb),
+            }
+        }
+    };
+    if !bufs.is_empty() {
         for _ in 0..a.warmup {
-            run(first);
+            run(0);
         }
     }
     if a.mode == "throughput" {
@@ -153,8 +186,8 @@ fn main() {
         let (c0, t0) = (cpu_time(), Instant::now());
         let mut n = 0;
         for _ in 0..a.passes {
-            for b in &bufs {
-                run(b);
+            for i in 0..bufs.len() {
+                run(i);
                 n += 1;
             }
         }
@@ -168,7 +201,7 @@ fn main() {
         emit(&line);
         return;
     }
-    for (path, bytes) in a.images.iter().zip(&bufs) {
+    for (i, path) in a.images.iter().enumerate() {
         let name = Path::new(path)
             .file_name()
             .unwrap_or_default()
@@ -178,7 +211,7 @@ fn main() {
         let mut last = None;
         for _ in 0..a.iters {
             let (c0, t0) = (cpu_time(), Instant::now());
-            let out = run(bytes);
+            let out = run(i);
             ms.push(t0.elapsed().as_secs_f64() * 1000.0);
             cpu.push((cpu_time() - c0).as_secs_f64() * 1000.0);
             last = Some(out);
@@ -186,20 +219,19 @@ fn main() {
         let out = last.expect("at least one iteration");
         let mut sizes = BTreeMap::new();
         let mut dims = BTreeMap::new();
-        for v in &out.variants {
-            sizes.insert(v.name.clone(), v.bytes.len());
-            dims.insert(v.name.clone(), [v.width, v.height]);
-            if let (true, Some(dir)) = (v.name == "medium", &a.outdir) {
+        for (vname, width, height, bytes) in &out.variants {
+            sizes.insert(vname.clone(), bytes.len());
+            dims.insert(vname.clone(), [*width, *height]);
+            if let (true, Some(dir)) = (vname == "medium", &a.outdir) {
                 let stem = Path::new(&name)
                     .file_stem()
                     .unwrap_or_default()
                     .to_string_lossy();
                 std::fs::create_dir_all(dir).expect("outdir");
-                std::fs::write(Path::new(dir).join(format!("{stem}.webp")), &v.bytes)
-                    .expect("write");
+                std::fs::write(Path::new(dir).join(format!("{stem}.webp")), bytes).expect("write");
             }
         }
-        let dominant = out.dominant_color.as_ref().map(|c| c.rgb);
+        let dominant = out.dominant;
         let mut line = json!({
             "peer": a.peer, "workload": a.workload, "mode": "latency", "image": name,
             "ms_per_image": median(ms.clone()),
@@ -220,5 +252,81 @@ fn merge(line: &mut Value, extra: &Value) {
         for (k, v) in e {
             l.insert(k.clone(), v.clone());
         }
+    }
+}
+
+/// What one run gives: each variant's name, size and bytes, and the dominant colour.
+struct Done {
+    variants: Vec<(String, u32, u32, Vec<u8>)>,
+    dominant: Option<[u8; 3]>,
+}
+
+/// One variant's pixels as the pipeline hands them to the encoder.
+struct Ready {
+    variant: Variant,
+    frame: Frame,
+    has_alpha: bool,
+}
+
+/// Decodes, orients, converts and resizes `bytes` into every variant's pixels (RGB unless the
+/// source has alpha, as in the pipeline), largest first.
+fn prepare_floor(pipeline: &Pipeline, bytes: &[u8]) -> Vec<Ready> {
+    let options = pipeline.options();
+    let prepared = pipeline.prepare(bytes).expect("bench images are valid");
+    let (sw, sh) = (prepared.source.width, prepared.source.height);
+    let has_alpha = prepared.source.has_alpha;
+    let (w, h) = prepared.image.dimensions();
+    let full = if has_alpha {
+        Frame::Rgba(prepared.image)
+    } else {
+        let rgb = prepared
+            .image
+            .into_raw()
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect();
+        Frame::from_raw(w, h, 3, rgb).expect("an RGB frame")
+    };
+    let mut resizer = Resizer::new();
+    let mut ready: Vec<Ready> = options
+        .variants
+        .iter()
+        .map(|v| {
+            let (tw, th) = target_size(sw, sh, v);
+            let frame = resizer
+                .resize_frame(&full, tw, th, has_alpha, options.linear_light)
+                .expect("resize");
+            Ready {
+                variant: v.clone(),
+                frame,
+                has_alpha,
+            }
+        })
+        .collect();
+    ready.sort_by_key(|r| {
+        let (w, h) = r.frame.dimensions();
+        std::cmp::Reverse(u64::from(w) * u64::from(h))
+    });
+    ready
+}
+
+/// The timed part of `--encode-only`: the variants' encodes, in parallel when there are several.
+fn encode_floor(ready: &[Ready]) -> Done {
+    let encode = |r: &Ready| {
+        let v = &r.variant;
+        let bytes =
+            imgest::encode::encode_frame(&r.frame, v.format, v.quality, v.lossless, r.has_alpha)
+                .expect("encode");
+        let (w, h) = r.frame.dimensions();
+        (v.name.clone(), w, h, bytes)
+    };
+    let variants = if ready.len() > 1 {
+        ready.par_iter().map(encode).collect()
+    } else {
+        ready.iter().map(encode).collect()
+    };
+    Done {
+        variants,
+        dominant: None,
     }
 }
