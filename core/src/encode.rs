@@ -52,16 +52,9 @@ pub fn encode_frame(
     lossless: bool,
     has_alpha: bool,
 ) -> Result<Vec<u8>, Error> {
-    let channels = frame.channels();
-    encode_raw(
-        Pixels::Borrowed(frame.as_raw()),
-        frame.dimensions(),
-        channels,
-        format,
-        quality,
-        lossless,
-        has_alpha && channels == 4,
-    )
+    let (channels, size) = (frame.channels(), frame.dimensions());
+    let pixels = Pixels::Borrowed(frame.as_raw());
+    encode_raw(pixels, size, channels, format, quality, lossless, has_alpha)
 }
 
 /// [`encode_frame`] that frees the frame as soon as the encoder has its own copy (for WebP, a
@@ -85,7 +78,7 @@ pub fn encode_frame_owned(
         format,
         quality,
         lossless,
-        has_alpha && channels == 4,
+        has_alpha,
     )
 }
 
@@ -100,17 +93,12 @@ pub(crate) fn encode_frame_shared(
     has_alpha: bool,
 ) -> Result<Vec<u8>, Error> {
     let (channels, size) = (frame.channels(), frame.dimensions());
-    encode_raw(
-        Pixels::Shared(frame),
-        size,
-        channels,
-        format,
-        quality,
-        lossless,
-        has_alpha && channels == 4,
-    )
+    let pixels = Pixels::Shared(frame);
+    encode_raw(pixels, size, channels, format, quality, lossless, has_alpha)
 }
 
+/// Encodes `channels`-channel pixels; `has_alpha` keeps the alpha channel of RGBA (RGB has
+/// none to keep).
 fn encode_raw(
     pixels: Pixels<'_>,
     (w, h): (u32, u32),
@@ -120,6 +108,7 @@ fn encode_raw(
     lossless: bool,
     has_alpha: bool,
 ) -> Result<Vec<u8>, Error> {
+    let has_alpha = has_alpha && channels == 4;
     match format {
         OutputFormat::Webp => crate::libwebp::encode(
             pixels, w, h, channels, quality, lossless, has_alpha,
