@@ -148,10 +148,7 @@ fn encode_raw(
             } else if channels == 3 {
                 encoder.write_image(raw, w, h, ExtendedColorType::Rgb8)
             } else {
-                let rgb: Vec<u8> = raw
-                    .chunks_exact(4)
-                    .flat_map(|p| [p[0], p[1], p[2]])
-                    .collect();
+                let rgb = crate::frame::narrow(raw);
                 encoder.write_image(&rgb, w, h, ExtendedColorType::Rgb8)
             };
             result.map_err(|e| Error::EncodeFailed {

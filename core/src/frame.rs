@@ -90,7 +90,7 @@ pub(crate) fn widen(src: &[u8], channels: usize) -> Vec<u8> {
 }
 
 /// RGBA pixels as RGB (the alpha dropped).
-#[cfg(any(target_arch = "wasm32", test))]
+#[cfg(any(target_arch = "wasm32", test, feature = "png-output"))]
 pub(crate) fn narrow(src: &[u8]) -> Vec<u8> {
     let mut out = vec![0u8; src.len() / 4 * 3];
     for (d, p) in out.chunks_exact_mut(3).zip(src.chunks_exact(4)) {

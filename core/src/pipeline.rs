@@ -233,16 +233,16 @@ impl Pipeline {
         // converting: its encode, the longest, starts at once on another core while this thread
         // resizes the other variants from the same pixels (which are freed once both are done).
         #[cfg(feature = "rayon")]
-        let (jobs, early) = {
+        let (early, jobs) = {
             let full = frame.dimensions();
             let upright = to_srgb.is_none() && orientation == 1;
-            let (early, rest): (Vec<_>, Vec<_>) = jobs.into_iter().partition(|(v, _)| {
-                upright && target_size(upright_size.0, upright_size.1, v) == full
-            });
-            if early.is_empty() || rest.is_empty() {
-                (early.into_iter().chain(rest).collect(), Vec::new())
+            let is_full =
+                |v: &Variant| upright && target_size(upright_size.0, upright_size.1, v) == full;
+            let n_full = jobs.iter().filter(|(v, _)| is_full(v)).count();
+            if n_full > 0 && n_full < jobs.len() {
+                jobs.into_iter().partition(|(v, _)| is_full(v))
             } else {
-                (rest, early)
+                (Vec::new(), jobs)
             }
         };
         #[cfg(feature = "rayon")]

@@ -275,17 +275,10 @@ fn prepare_floor(pipeline: &Pipeline, bytes: &[u8]) -> Vec<Ready> {
     let prepared = pipeline.prepare(bytes).expect("bench images are valid");
     let (sw, sh) = (prepared.source.width, prepared.source.height);
     let has_alpha = prepared.source.has_alpha;
-    let (w, h) = prepared.image.dimensions();
     let full = if has_alpha {
-        Frame::Rgba(prepared.image)
+        Frame::from(prepared.image)
     } else {
-        let rgb = prepared
-            .image
-            .into_raw()
-            .chunks_exact(4)
-            .flat_map(|p| [p[0], p[1], p[2]])
-            .collect();
-        Frame::from_raw(w, h, 3, rgb).expect("an RGB frame")
+        Frame::from(image::DynamicImage::ImageRgba8(prepared.image).into_rgb8())
     };
     let mut resizer = Resizer::new();
     let mut ready: Vec<Ready> = options
