@@ -1,101 +1,14 @@
 // The monitoring page in a real Chromium: a server with finished and failed jobs, the page's
-// numbers against /health/stats, the failure's code, a screenshot as an artifact.
-//
-// IMGEST_SERVER_BIN: the imgest-server binary (default: $CARGO_TARGET_DIR/debug/imgest-server,
-// built by `cargo test`). Skips without it or without /usr/bin/chromium, unless
-// IMGEST_REQUIRE_BROWSER=1.
+// numbers against /api/v1/health/stats, the failure's code, a screenshot as an artifact.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { join, dirname } from 'node:path';
-import { tmpdir, homedir } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { root, targetDir, ready, bombPng, startProcess, startServer, uploader, launchChromium } from './helpers.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..', '..');
-const targetDir = process.env.CARGO_TARGET_DIR ?? join(root, 'target');
-const bin = process.env.IMGEST_SERVER_BIN ?? join(targetDir, 'debug', 'imgest-server');
-const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const ready = existsSync(bin) && existsSync(chromiumPath);
-if (process.env.IMGEST_REQUIRE_BROWSER === '1' && !ready) {
-  throw new Error(`IMGEST_REQUIRE_BROWSER=1 but server binary at ${bin}: ${existsSync(bin)}, chromium: ${existsSync(chromiumPath)}`);
-}
-const SECRET = 'dashboard-test-secret-0123456789';
-
-function crc32(bytes) {
-  let c = 0xffffffff;
-  for (const b of bytes) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
-  }
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-// A PNG whose header claims 100000 x 100000 pixels: accepted by its magic bytes, refused by the job.
-function bombPng() {
-  const sig = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-  const ihdr = Buffer.alloc(17);
-  ihdr.write('IHDR', 0, 'latin1');
-  ihdr.writeUInt32BE(100000, 4);
-  ihdr.writeUInt32BE(100000, 8);
-  ihdr.set([8, 2, 0, 0, 0], 12);
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(13);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(ihdr));
-  return Buffer.concat([Buffer.from(sig), len, ihdr, crc, Buffer.from([0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82])]);
-}
-
-// Starts `imgest-server [args]` and resolves with the first capture of `ready` in its stdout.
-async function startProcess(args, env, ready) {
-  const child = spawn(bin, args, {
-    env: { PATH: process.env.PATH, JWT_SECRET_KEY: SECRET, IMGEST_PORT: '0', RUST_LOG: 'imgest_server=warn', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const lines = createInterface({ input: child.stdout });
-  const found = await new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`imgest-server ${args.join(' ')} exited with ${code}`)));
-    lines.on('line', (line) => {
-      const m = line.match(ready);
-      if (m) resolve(m[1]);
-    });
-  });
-  return { child, found };
-}
-
-async function startServer(env = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'imgest-dash-'));
-  const { child, found } = await startProcess([], {
-    DATABASE_PATH: join(dir, 'db.sqlite'), STORAGE_PATH: join(dir, 'storage'), ...env,
-  }, /^imgest-server listening on (\S+)/);
-  return { child, base: found, dir };
-}
-
-// Uploads as user `dashboard` to the server at `base`: `upload(name, bytes) → {status, body}`.
-function uploader(base) {
-  const token = execFileSync(bin, ['token', '--user', 'dashboard'], { env: { JWT_SECRET_KEY: SECRET } }).toString().trim();
-  return async (name, bytes) => {
-    const form = new FormData();
-    form.append('file', new Blob([bytes]), name);
-    const r = await fetch(`${base}/api/v1/images`, { method: 'POST', body: form, headers: { Authorization: `Bearer ${token}` } });
-    return { status: r.status, body: await r.json() };
-  };
-}
-
-// Debian's Chromium, headless, with no network of its own.
-async function launchChromium() {
-  const { chromium } = await import('playwright-core');
-  return chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-}
-
-test('dashboard in Chromium matches /health/stats', { skip: !ready && 'needs the imgest-server binary and Debian chromium' }, async () => {
+test('dashboard in Chromium matches /api/v1/health/stats', { skip: !ready && 'needs the imgest-server binary and Debian chromium' }, async () => {
   const { child, base } = await startServer();
   const upload = uploader(base);
   let browser;
@@ -111,7 +24,7 @@ test('dashboard in Chromium matches /health/stats', { skip: !ready && 'needs the
     // Every job ends.
     let stats;
     for (let i = 0; ; i++) {
-      stats = await (await fetch(`${base}/health/stats`)).json();
+      stats = await (await fetch(`${base}/api/v1/health/stats`)).json();
       if (stats.status_breakdown.queued + stats.status_breakdown.processing === 0) break;
       assert.ok(i < 600, 'jobs did not finish');
       await new Promise((r) => setTimeout(r, 100));
@@ -136,12 +49,12 @@ test('dashboard in Chromium matches /health/stats', { skip: !ready && 'needs the
       hour: document.getElementById('hour-total').textContent,
       failures: [...document.querySelectorAll('#failures tr')].map((tr) => [...tr.children].map((td) => td.textContent)),
     }));
-    stats = await (await fetch(`${base}/health/stats`)).json();
-    assert.equal(shown.queue, String(stats.queue_depth));
+    stats = await (await fetch(`${base}/api/v1/health/stats`)).json();
+    assert.equal(shown.queue, String(stats.status_breakdown.queued));
     for (const s of ['queued', 'processing', 'done', 'failed']) {
       assert.equal(shown.byStatus[s], String(stats.status_breakdown[s]), s);
     }
-    assert.equal(shown.completed, String(stats.recent_24h.completed));
+    assert.equal(shown.completed, String(stats.performance_24h.completed_24h));
     assert.equal(shown.workers, `${stats.workers.busy} / ${stats.workers.total}`);
     assert.equal(shown.images, String(stats.storage.total_images));
     assert.equal(shown.hour, '3');
@@ -200,7 +113,7 @@ test('dashboard lists the Redis workers', { skip: !redisReady && 'needs redis-se
     }
     let stats;
     for (let i = 0; ; i++) {
-      stats = await (await fetch(`${base}/health/stats`)).json();
+      stats = await (await fetch(`${base}/api/v1/health/stats`)).json();
       if (stats.status_breakdown.done === 4 && stats.workers.live.length === 2) break;
       assert.ok(i < 600, `jobs or heartbeats missing: ${JSON.stringify(stats)}`);
       await new Promise((r) => setTimeout(r, 100));

@@ -69,5 +69,5 @@ hey -z "${secs}s" -c 16 -H "Authorization: Bearer $token" "$base/api/v1/images/$
 report read "$work/reads.txt" 200
 hey -z "${secs}s" -c 16 -H "Authorization: Bearer $token" "$base/api/v1/images/$image_id" > "$work/meta.txt"
 report metadata "$work/meta.txt" 200
-curl -sf "$base/health/stats" | sed 's/^/stats: /'
+curl -sf "$base/api/v1/health/stats" | sed 's/^/stats: /'
 echo

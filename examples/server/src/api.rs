@@ -4,23 +4,30 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Multipart, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::extract::{Extension, FromRequestParts, Multipart, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::auth::User;
-use crate::db::{self, JobView, NewImage};
-use crate::error::ApiError;
+use crate::db::{self, AuditEvent, IdempotentUpload, JobView, NewImage, Recorded};
+use crate::error::{ApiError, ErrorBody};
+use crate::request_id::RequestId;
+
+/// `Idempotency-Key`.
+pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+/// `Idempotent-Replayed: true` on an upload answered from an earlier one.
+pub static IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// Extra bytes allowed around the file in a multipart body (boundaries, part headers).
 pub const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 
 /// `202 Accepted` to an upload.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UploadAccepted {
     /// The new image's id.
     pub image_id: String,
@@ -95,21 +102,99 @@ async fn reject_upload(state: &AppState, user: &User, err: ApiError) -> ApiError
     err
 }
 
+/// The upload form.
+#[derive(Debug, ToSchema)]
+pub struct UploadForm {
+    /// The image (JPEG, PNG, GIF, WebP, TIFF, BMP); other fields are ignored.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+}
+
+/// Whether an `Idempotency-Key` is usable: 1 to 255 visible ASCII characters.
+fn valid_idempotency_key(key: &str) -> bool {
+    (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// What identifies an upload for `Idempotency-Key`: the file's name and bytes (not the raw
+/// body, whose multipart boundary a client picks anew on each try).
+fn upload_fingerprint(filename: Option<&str>, data: &[u8]) -> String {
+    let mut h = Sha256::new();
+    let name = filename.unwrap_or("").as_bytes();
+    h.update((name.len() as u64).to_be_bytes());
+    h.update(name);
+    h.update(data);
+    hex::encode(h.finalize())
+}
+
+/// The `202` of an accepted upload (`replayed`: answered from an earlier one).
+fn accepted(image_id: String, job_id: String, replayed: bool) -> Result<Response, ApiError> {
+    let status_url = format!("/api/v1/jobs/{job_id}");
+    let location =
+        HeaderValue::from_str(&status_url).map_err(|e| ApiError::internal("location", e))?;
+    let mut response = (
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(UploadAccepted {
+            image_url: format!("/api/v1/images/{image_id}"),
+            status_url,
+            image_id,
+            job_id,
+        }),
+    )
+        .into_response();
+    if replayed {
+        response.headers_mut().insert(
+            IDEMPOTENT_REPLAYED.clone(),
+            HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
+}
+
+/// Answers a retried upload from the first one made with its `Idempotency-Key`.
+async fn replay(
+    state: &AppState,
+    user: &User,
+    earlier: IdempotentUpload,
+    fingerprint: &str,
+) -> Result<Response, ApiError> {
+    if earlier.fingerprint != fingerprint {
+        let err = ApiError::new(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for another file in the last 24 hours",
+        );
+        return Err(reject_upload(state, user, err).await);
+    }
+    state.metrics.upload("replayed");
+    tracing::info!(image_id = %earlier.image_id, job_id = %earlier.job_id, "upload replayed");
+    accepted(earlier.image_id, earlier.job_id, true)
+}
+
 /// Upload an image (multipart, field `file`).
+///
+/// Also at `POST /api/v1/images/upload`, the path of the service imgest replaces.
 #[utoipa::path(post, path = "/api/v1/images", tag = "images",
-    request_body(content_type = "multipart/form-data", description = "field `file`: the image"),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "1-255 visible ASCII characters. The same key from the same user within 24 h \
+            returns the first answer (same image_id, no second job, not counted again against \
+            the rate limit); with another file it is refused with 422.")),
     responses(
-        (status = 202, body = UploadAccepted),
-        (status = 401, description = "no or bad token"),
-        (status = 413, description = "over MAX_UPLOAD_SIZE_MB"),
-        (status = 415, description = "not an image, or an unsupported format"),
-        (status = 429, description = "RATE_LIMIT_MAX_UPLOADS reached; see Retry-After"),
-        (status = 503, description = "too many uploads in progress; see Retry-After"),
+        (status = 202, body = UploadAccepted, description = "accepted; `Location` is the job's URL \
+            (`Idempotent-Replayed: true` when answered from an earlier upload)"),
+        (status = 400, body = ErrorBody, description = "not a multipart form with a `file` field, or a bad Idempotency-Key"),
+        (status = 401, body = ErrorBody, description = "no or bad token"),
+        (status = 413, body = ErrorBody, description = "over MAX_UPLOAD_SIZE_MB"),
+        (status = 415, body = ErrorBody, description = "not an image, or an unsupported format"),
+        (status = 422, body = ErrorBody, description = "`idempotency_key_reused`: the key came with another file"),
+        (status = 429, body = ErrorBody, description = "RATE_LIMIT_MAX_UPLOADS reached; see Retry-After"),
+        (status = 503, body = ErrorBody, description = "too many uploads in progress; see Retry-After"),
     ),
     security(("bearer" = [])))]
 pub async fn upload(
     State(state): State<AppState>,
     user: User,
+    request_id: Option<Extension<RequestId>>,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
@@ -138,9 +223,29 @@ pub async fn upload(
             return Err(reject_upload(&state, &user, err).await);
         }
     };
-    let (count, oldest) = db::uploads_in_window(&state.db, &user.id, db::now_ms()).await?;
-    if count >= i64::from(state.config.rate_limit_max_uploads) {
-        return Err(rate_limited(&state, &user, oldest).await);
+    let idempotency_key = match headers.get(&IDEMPOTENCY_KEY) {
+        None => None,
+        Some(v) => match v.to_str().ok().filter(|k| valid_idempotency_key(k)) {
+            Some(k) => Some(k.to_string()),
+            None => {
+                let err = ApiError::new(
+                    "bad_request",
+                    "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                );
+                return Err(reject_upload(&state, &user, err).await);
+            }
+        },
+    };
+    // A retry of an upload already accepted is answered from it, even past the hourly limit.
+    let earlier = match &idempotency_key {
+        Some(key) => db::idempotent_upload(&state.db, &user.id, key).await?,
+        None => None,
+    };
+    if earlier.is_none() {
+        let (count, oldest) = db::uploads_in_window(&state.db, &user.id, db::now_ms()).await?;
+        if count >= i64::from(state.config.rate_limit_max_uploads) {
+            return Err(rate_limited(&state, &user, oldest).await);
+        }
     }
     // Bodies held in memory at once are bounded: beyond the limit, come back in a second.
     let Ok(_slot) = state.upload_slots.clone().try_acquire_owned() else {
@@ -194,6 +299,11 @@ pub async fn upload(
         let err = ApiError::new("bad_request", "no `file` field in the form");
         return Err(reject_upload(&state, &user, err).await);
     };
+    let idempotency =
+        idempotency_key.map(|key| (key, upload_fingerprint(filename.as_deref(), &data)));
+    if let (Some(earlier), Some((_, fingerprint))) = (earlier, &idempotency) {
+        return replay(&state, &user, earlier, fingerprint).await;
+    }
     // Magic bytes: the decoding waits for the job.
     let format = match imgest::validate::sniff(&data) {
         Ok(f) => f,
@@ -203,7 +313,8 @@ pub async fn upload(
     // cannot cut this short between the two and leave an orphan.
     let task_state = state.clone();
     let uploader = user.clone();
-    let recorded = tokio::spawn(async move {
+    let request_id = request_id.map(|Extension(RequestId(id))| id);
+    let recording = async move {
         let state = task_state;
         let user = uploader;
         let image_id = uuid::Uuid::new_v4().to_string();
@@ -225,52 +336,60 @@ pub async fn upload(
                 original_key: &key,
                 original_sha256: &sha,
                 client: user.client.as_deref(),
+                request_id: request_id.as_deref(),
+                idempotency: idempotency.as_ref().map(|(k, f)| (k.as_str(), f.as_str())),
             },
             state.config.rate_limit_max_uploads,
             state.config.max_attempts,
         )
         .await;
         match recorded {
-            Ok(true) => Ok((image_id, job_id)),
-            Ok(false) => {
+            Ok(Recorded::Yes) => Ok(Ok((image_id, job_id))),
+            Ok(Recorded::RateLimited) => {
                 delete_keys(&state, vec![key]).await;
                 let (_, oldest) = db::uploads_in_window(&state.db, &user.id, db::now_ms()).await?;
                 Err(rate_limited(&state, &user, oldest).await)
+            }
+            Ok(Recorded::Earlier(earlier)) => {
+                // A concurrent try with the same key was recorded first.
+                delete_keys(&state, vec![key]).await;
+                Ok(Err((earlier, idempotency)))
             }
             Err(e) => {
                 delete_keys(&state, vec![key]).await;
                 Err(e.into())
             }
         }
-    })
-    .await
-    .map_err(|e| ApiError::internal("upload task", e))?;
-    let (image_id, job_id) = recorded?;
+    };
+    let recorded = tokio::spawn(tracing::Instrument::in_current_span(recording))
+        .await
+        .map_err(|e| ApiError::internal("upload task", e))?;
+    let (image_id, job_id) = match recorded? {
+        Ok(ids) => ids,
+        Err((earlier, Some((_, fingerprint)))) => {
+            return replay(&state, &user, earlier, &fingerprint).await;
+        }
+        Err((_, None)) => return Err(ApiError::internal("upload", "replay without a key")),
+    };
     state.metrics.upload("accepted");
+    tracing::info!(%image_id, %job_id, "upload accepted");
     match &state.queue {
         Some(queue) => crate::queue::dispatch(&state, queue, &job_id).await,
         None => state.wake.notify_one(),
     }
-    let status_url = format!("/api/v1/jobs/{job_id}");
-    let location =
-        HeaderValue::from_str(&status_url).map_err(|e| ApiError::internal("location", e))?;
-    Ok((
-        StatusCode::ACCEPTED,
-        [(header::LOCATION, location)],
-        Json(UploadAccepted {
-            image_url: format!("/api/v1/images/{image_id}"),
-            status_url,
-            image_id,
-            job_id,
-        }),
-    )
-        .into_response())
+    accepted(image_id, job_id, false)
 }
 
 /// A job's status.
+///
+/// Also at `GET /api/v1/images/jobs/{id}`, the path of the service imgest replaces.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
     params(("id" = String, Path, description = "job id")),
-    responses((status = 200, description = "status, attempts, timings, error code"), (status = 404)),
+    responses(
+        (status = 200, body = JobView, description = "status, attempts, timings, error code, request id"),
+        (status = 401, body = ErrorBody, description = "no or bad token"),
+        (status = 404, body = ErrorBody, description = "no such job (or another user's)"),
+    ),
     security(("bearer" = [])))]
 pub async fn get_job(
     State(state): State<AppState>,
@@ -300,6 +419,9 @@ pub struct VariantInfo {
     pub bytes: i64,
     /// sha256 of the bytes (also the `ETag`).
     pub sha256: String,
+    /// `url` signed to work without a token (for `<img src>` and CDNs) until it expires, at
+    /// least `SIGNED_URL_TTL_SECS` from now.
+    pub signed_url: String,
 }
 
 /// An image's metadata.
@@ -342,11 +464,13 @@ async fn image_info(state: &AppState, row: db::ImageRow) -> Result<ImageInfo, Ap
         .as_deref()
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or(serde_json::Value::Null);
+    let expires = state.signer.expiry(db::now_ms() as u64 / 1000);
     Ok(ImageInfo {
         variants: variants
             .into_iter()
             .map(|v| VariantInfo {
                 url: format!("/api/v1/images/{}/{}", row.id, v.name),
+                signed_url: state.signer.url(&row.id, &v.name, expires),
                 name: v.name,
                 width: v.width,
                 height: v.height,
@@ -372,7 +496,11 @@ async fn image_info(state: &AppState, row: db::ImageRow) -> Result<ImageInfo, Ap
 /// An image's metadata.
 #[utoipa::path(get, path = "/api/v1/images/{id}", tag = "images",
     params(("id" = String, Path, description = "image id")),
-    responses((status = 200, body = ImageInfo), (status = 404)),
+    responses(
+        (status = 200, body = ImageInfo, description = "the image, its variants (with signed URLs) once processed"),
+        (status = 401, body = ErrorBody, description = "no or bad token"),
+        (status = 404, body = ErrorBody, description = "no such image (or another user's)"),
+    ),
     security(("bearer" = [])))]
 pub async fn get_image(
     State(state): State<AppState>,
@@ -385,23 +513,97 @@ pub async fn get_image(
     Ok(Json(image_info(&state, row).await?))
 }
 
-/// A variant's bytes.
+/// Who may read a variant: its owner (bearer token), or anyone holding a signed URL.
+pub enum VariantAccess {
+    /// A bearer token.
+    Owner(User),
+    /// `?expires=…&sig=…`, checked by the handler against the path.
+    Signed {
+        /// When the URL expires (seconds since the epoch).
+        expires: u64,
+        /// The signature.
+        sig: String,
+    },
+}
+
+/// The signed URL's query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SignedQuery {
+    /// Expiry of a signed URL (seconds since the epoch).
+    pub expires: Option<u64>,
+    /// Signature of a signed URL.
+    pub sig: Option<String>,
+}
+
+impl FromRequestParts<AppState> for VariantAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<VariantAccess, ApiError> {
+        let bad = || ApiError::new("forbidden", "invalid signed URL");
+        let Query(q) = Query::<SignedQuery>::try_from_uri(&parts.uri).map_err(|_| bad())?;
+        match (q.expires, q.sig) {
+            (Some(expires), Some(sig)) => Ok(VariantAccess::Signed { expires, sig }),
+            (None, None) => Ok(VariantAccess::Owner(
+                User::from_request_parts(parts, state).await?,
+            )),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// A variant's bytes, with a bearer token or through its `signed_url`.
 #[utoipa::path(get, path = "/api/v1/images/{id}/{variant}", tag = "images",
-    params(("id" = String, Path), ("variant" = String, Path, description = "thumbnail, medium, large or original")),
-    responses((status = 200, content_type = "image/webp", description = "the bytes; ETag = sha256"), (status = 304), (status = 404)),
-    security(("bearer" = [])))]
+    params(("id" = String, Path), ("variant" = String, Path, description = "thumbnail, medium, large or original"), SignedQuery),
+    responses(
+        (status = 200, content_type = "image/webp", body = Vec<u8>, description = "the bytes; `ETag` = sha256. \
+            `Cache-Control: private, immutable` with a token; `public, immutable` until the expiry through a signed URL"),
+        (status = 304, description = "`If-None-Match` matched"),
+        (status = 401, body = ErrorBody, description = "no signature and no or bad token"),
+        (status = 403, body = ErrorBody, description = "a signed URL that was tampered with or has expired"),
+        (status = 404, body = ErrorBody, description = "no such image (deleted, or another user's) or variant"),
+    ),
+    security((), ("bearer" = [])))]
 pub async fn get_variant(
     State(state): State<AppState>,
-    user: User,
+    access: VariantAccess,
     Path((id, name)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if db::image_for_user(&state.db, &id, &user.id)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found("image"));
-    }
+    let cache = match access {
+        VariantAccess::Owner(user) => {
+            if db::image_for_user(&state.db, &id, &user.id)
+                .await?
+                .is_none()
+            {
+                return Err(ApiError::not_found("image"));
+            }
+            HeaderValue::from_static("private, max-age=31536000, immutable")
+        }
+        VariantAccess::Signed { expires, sig } => {
+            let now = db::now_ms() as u64 / 1000;
+            match state.signer.check(&id, &name, expires, &sig, now) {
+                Ok(()) => {}
+                Err(crate::signed::Refusal::BadSignature) => {
+                    return Err(ApiError::new("forbidden", "invalid signed URL"));
+                }
+                Err(crate::signed::Refusal::Expired) => {
+                    return Err(ApiError::new("forbidden", "this signed URL has expired"));
+                }
+            }
+            // Public until the URL expires: a cache must not serve it longer than the server
+            // would.
+            HeaderValue::from_str(&format!(
+                "public, max-age={}, immutable",
+                expires.saturating_sub(now)
+            ))
+            .map_err(|e| ApiError::internal("cache-control", e))?
+        }
+    };
+    // A deleted image has no variants left: its signed URLs answer 404.
     let variant = db::variants_of(&state.db, &id)
         .await?
         .into_iter()
@@ -409,7 +611,6 @@ pub async fn get_variant(
         .ok_or_else(|| ApiError::not_found("variant"))?;
     let etag = format!("\"{}\"", variant.sha256);
     let etag_value = HeaderValue::from_str(&etag).map_err(|e| ApiError::internal("etag", e))?;
-    let cache = HeaderValue::from_static("private, max-age=31536000, immutable");
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -449,6 +650,7 @@ pub async fn get_variant(
 
 /// Paging.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
     /// 1-based page number (1).
     pub page: Option<u32>,
@@ -484,7 +686,12 @@ pub struct ImageList {
 
 /// The caller's images, newest first.
 #[utoipa::path(get, path = "/api/v1/images", tag = "images", params(Page),
-    responses((status = 200, body = ImageList)), security(("bearer" = [])))]
+    responses(
+        (status = 200, body = ImageList, description = "a page of the caller's images"),
+        (status = 400, body = ErrorBody, description = "a malformed query"),
+        (status = 401, body = ErrorBody, description = "no or bad token"),
+    ),
+    security(("bearer" = [])))]
 pub async fn list_images(
     State(state): State<AppState>,
     user: User,
@@ -507,7 +714,13 @@ pub async fn list_images(
 
 /// Deletes an image, its variants and its job.
 #[utoipa::path(delete, path = "/api/v1/images/{id}", tag = "images",
-    params(("id" = String, Path)), responses((status = 204), (status = 404)), security(("bearer" = [])))]
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "deleted, with its variants and job; its signed URLs now answer 404"),
+        (status = 401, body = ErrorBody, description = "no or bad token"),
+        (status = 404, body = ErrorBody, description = "no such image (or another user's)"),
+    ),
+    security(("bearer" = [])))]
 pub async fn delete_image(
     State(state): State<AppState>,
     user: User,
@@ -525,6 +738,7 @@ pub async fn delete_image(
 
 /// Audit filter and paging.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only this action (`upload`, `delete`, `auth_failure`, `rate_limited`, `job_failed`).
     pub action: Option<String>,
@@ -534,14 +748,31 @@ pub struct AuditQuery {
     pub per_page: Option<u32>,
 }
 
+/// A page of the audit trail.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    /// The events, newest first.
+    pub events: Vec<AuditEvent>,
+    /// The page number.
+    pub page: u32,
+    /// Items per page.
+    pub per_page: u32,
+}
+
 /// The audit trail, newest first (role `admin`).
 #[utoipa::path(get, path = "/api/v1/audit", tag = "admin", params(AuditQuery),
-    responses((status = 200, description = "events"), (status = 403)), security(("bearer" = [])))]
+    responses(
+        (status = 200, body = AuditPage, description = "a page of events"),
+        (status = 400, body = ErrorBody, description = "a malformed query"),
+        (status = 401, body = ErrorBody, description = "no or bad token"),
+        (status = 403, body = ErrorBody, description = "the token lacks role admin"),
+    ),
+    security(("bearer" = [])))]
 pub async fn audit(
     State(state): State<AppState>,
     user: User,
     q: Result<Query<AuditQuery>, QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<AuditPage>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::new("bad_request", e.body_text()))?;
     if !user.admin {
         return Err(ApiError::new("forbidden", "the audit log needs role admin"));
@@ -552,132 +783,9 @@ pub async fn audit(
     }
     .limits();
     let events = db::audit_events(&state.db, limit, offset, q.action.as_deref()).await?;
-    Ok(Json(
-        serde_json::json!({"events": events, "page": page, "per_page": per_page}),
-    ))
-}
-
-/// Liveness.
-#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, description = "{status, service, version, timestamp}")))]
-pub async fn health(State(state): State<AppState>) -> Response {
-    let db_ok = sqlx::query("SELECT 1")
-        .execute(&state.db.pool)
-        .await
-        .is_ok();
-    let body = serde_json::json!({
-        "status": if db_ok { "healthy" } else { "unhealthy" },
-        "service": "imgest-server",
-        "version": env!("CARGO_PKG_VERSION"),
-        "timestamp": db::now_ms() as f64 / 1000.0,
-    });
-    let status = if db_ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(body)).into_response()
-}
-
-async fn stats_value(state: &AppState) -> Result<serde_json::Value, ApiError> {
-    let s = db::stats(&state.db).await?;
-    // In-process workers count this process's slots; with Redis, every live worker process's.
-    let (total, busy, live, queue) = match &state.queue {
-        None => {
-            let total = state.config.workers;
-            let busy = total - state.cpu.available_permits().min(total);
-            let queued = s.status_breakdown.get("queued").copied().unwrap_or(0);
-            let queue =
-                serde_json::json!({"backend": "database", "waiting": queued, "in_progress": busy});
-            (total, busy, Vec::new(), queue)
-        }
-        Some(q) => {
-            // Redis down: the database's part of the page still shows.
-            let workers = q.workers().await.unwrap_or_default();
-            let total = workers.iter().map(|w| w.slots as usize).sum();
-            let busy = workers.iter().map(|w| w.busy as usize).sum();
-            let queue = match q.depth().await {
-                Ok(d) => {
-                    serde_json::json!({"backend": "redis", "waiting": d.waiting, "in_progress": d.in_progress})
-                }
-                Err(e) => {
-                    tracing::warn!("queue depth: {e}");
-                    serde_json::json!({"backend": "redis", "waiting": null, "in_progress": null, "error": "unavailable"})
-                }
-            };
-            (total, busy, workers, queue)
-        }
-    };
-    Ok(serde_json::json!({
-        "status_breakdown": s.status_breakdown,
-        "recent_24h": {
-            "completed": s.completed_24h,
-            "failed": s.failed_24h,
-            "avg_processing_time_seconds": s.avg_processing_time_seconds,
-        },
-        "storage": {
-            "backend": match state.config.storage { crate::config::StorageBackend::Local(_) => "local", crate::config::StorageBackend::S3 { .. } => "s3" },
-            "total_images": s.total_images,
-            "total_variants": s.total_variants,
-            "original_bytes": s.original_bytes,
-            "variant_bytes": s.variant_bytes,
-            "total_bytes": s.original_bytes + s.variant_bytes,
-        },
-        "workers": {"total": total, "busy": busy, "idle": total.saturating_sub(busy), "live": live},
-        "queue": queue,
-        "active_tasks": busy,
-        "queue_depth": s.status_breakdown.get("queued").copied().unwrap_or(0),
-        "timestamp": db::now_ms() as f64 / 1000.0,
+    Ok(Json(AuditPage {
+        events,
+        page,
+        per_page,
     }))
-}
-
-/// Queue and storage statistics (the original service's shape).
-#[utoipa::path(get, path = "/health/stats", tag = "health", responses((status = 200, description = "status breakdown, last 24 h, storage, workers")))]
-pub async fn stats(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(stats_value(&state).await?))
-}
-
-/// Throughput over the last hour and the newest failures (the dashboard's data).
-#[utoipa::path(get, path = "/health/activity", tag = "health", responses((status = 200, description = "5-minute buckets and recent failures")))]
-pub async fn activity(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let (buckets, failures) = db::activity(&state.db).await?;
-    let failures: Vec<serde_json::Value> = failures
-        .into_iter()
-        .map(|j| serde_json::json!({"code": j.error_code, "message": j.error_message, "attempts": j.attempts, "finished_at": j.finished_at}))
-        .collect();
-    Ok(Json(serde_json::json!({
-        "throughput": buckets.iter().map(|(start, done, failed)| serde_json::json!({"start": start, "done": done, "failed": failed})).collect::<Vec<_>>(),
-        "recent_failures": failures,
-    })))
-}
-
-/// Prometheus metrics.
-#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, content_type = "text/plain", description = "Prometheus text format")))]
-pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let s = db::stats(&state.db).await?;
-    state
-        .metrics
-        .queue_depth
-        .set(s.status_breakdown.get("queued").copied().unwrap_or(0));
-    state
-        .metrics
-        .active_jobs
-        .set(s.status_breakdown.get("processing").copied().unwrap_or(0));
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.render(),
-    )
-        .into_response())
-}
-
-/// The monitoring page.
-pub async fn dashboard() -> Html<&'static str> {
-    Html(include_str!("../assets/dashboard.html"))
-}
-
-/// The API reference page (renders `/openapi.json`).
-pub async fn docs() -> Html<&'static str> {
-    Html(include_str!("../assets/docs.html"))
 }

@@ -16,8 +16,10 @@ pub struct Claims {
     pub sub: String,
     /// Expiry (seconds since the epoch).
     pub exp: u64,
-    /// Issued at (seconds since the epoch).
-    pub iat: u64,
+    /// Issued at (seconds since the epoch). Optional, as in the tokens of the service imgest
+    /// replaces; when present it must not lie in the future.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
     /// `admin` may read the audit log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
@@ -32,7 +34,7 @@ pub fn sign(secret: &str, user: &str, ttl_secs: u64, role: Option<&str>) -> Resu
     let claims = Claims {
         sub: user.to_string(),
         exp: now + ttl_secs,
-        iat: now,
+        iat: Some(now),
         role: role.map(str::to_string),
     };
     jsonwebtoken::encode(
@@ -43,18 +45,27 @@ pub fn sign(secret: &str, user: &str, ttl_secs: u64, role: Option<&str>) -> Resu
     .map_err(|e| e.to_string())
 }
 
-/// Checks a token: HS256 only (so `alg: none` and other algorithms fail), signature, expiry.
+/// Seconds of clock difference tolerated on `exp` and `iat`.
+const LEEWAY_SECS: u64 = 5;
+
+/// Checks a token: HS256 only (so `alg: none` and other algorithms fail), signature, `sub` and
+/// `exp` required, expiry, and `iat` (when present) not in the future.
 pub fn verify(secret: &str, token: &str) -> Result<Claims, String> {
     let mut validation = Validation::new(Algorithm::HS256);
-    validation.leeway = 5;
+    validation.leeway = LEEWAY_SECS;
     validation.set_required_spec_claims(&["exp", "sub"]);
-    jsonwebtoken::decode::<Claims>(
+    let claims = jsonwebtoken::decode::<Claims>(
         token,
         &DecodingKey::from_secret(secret.as_bytes()),
         &validation,
     )
     .map(|data| data.claims)
-    .map_err(|e| e.to_string())
+    .map_err(|e| e.to_string())?;
+    let now = crate::db::now_ms() as u64 / 1000;
+    if claims.iat.is_some_and(|iat| iat > now + LEEWAY_SECS) {
+        return Err("issued in the future (iat)".into());
+    }
+    Ok(claims)
 }
 
 /// The authenticated caller of a request.
@@ -76,50 +87,59 @@ pub fn client_of(parts: &Parts) -> Option<String> {
         .map(|ConnectInfo(addr)| addr.ip().to_string())
 }
 
+/// Authenticates a request from its headers: the bearer token, checked with [`verify`]. A
+/// failure is counted and audited, then answered 401.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    what: &str,
+    client: Option<String>,
+) -> Result<User, ApiError> {
+    let token = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let outcome = match token {
+        None => Err("missing bearer token".to_string()),
+        Some(t) => verify(&state.config.jwt_secret, t),
+    };
+    match outcome {
+        Ok(claims) => Ok(User {
+            admin: claims.role.as_deref() == Some("admin"),
+            id: claims.sub,
+            client,
+        }),
+        Err(why) => {
+            state.metrics.auth_failures.inc();
+            let _ = crate::db::audit(
+                &state.db,
+                None,
+                "auth_failure",
+                None,
+                client.as_deref(),
+                "rejected",
+                Some(&format!("{what}: {why}")),
+            )
+            .await;
+            Err(ApiError::unauthorized(if token.is_none() {
+                "missing bearer token"
+            } else {
+                "invalid or expired token"
+            }))
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for User {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<User, ApiError> {
-        let client = client_of(parts);
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim);
-        let outcome = match token {
-            None => Err("missing bearer token".to_string()),
-            Some(t) => verify(&state.config.jwt_secret, t),
-        };
-        match outcome {
-            Ok(claims) => Ok(User {
-                admin: claims.role.as_deref() == Some("admin"),
-                id: claims.sub,
-                client,
-            }),
-            Err(why) => {
-                state.metrics.auth_failures.inc();
-                let path = parts.uri.path().to_string();
-                let _ = crate::db::audit(
-                    &state.db,
-                    None,
-                    "auth_failure",
-                    None,
-                    client.as_deref(),
-                    "rejected",
-                    Some(&format!("{} {path}: {why}", parts.method)),
-                )
-                .await;
-                Err(ApiError::unauthorized(if token.is_none() {
-                    "missing bearer token"
-                } else {
-                    "invalid or expired token"
-                }))
-            }
-        }
+        let what = format!("{} {}", parts.method, parts.uri.path());
+        authenticate(state, &parts.headers, &what, client_of(parts)).await
     }
 }
 
@@ -143,7 +163,7 @@ mod tests {
         let old = Claims {
             sub: "a".into(),
             exp: now - 120,
-            iat: now - 180,
+            iat: Some(now - 180),
             role: None,
         };
         let t = jsonwebtoken::encode(
@@ -154,5 +174,51 @@ mod tests {
         .unwrap();
         assert!(verify(SECRET, &t).is_err());
         assert!(sign(SECRET, "", 60, None).is_err());
+    }
+
+    /// Encodes arbitrary claims with HS256.
+    fn token(claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn sub_and_exp_suffice_and_iat_is_checked_when_present() {
+        let now = crate::db::now_ms() as u64 / 1000;
+        // The original service's tokens: `sub` and `exp`, nothing else.
+        let c = verify(
+            SECRET,
+            &token(serde_json::json!({"sub": "u1", "exp": now + 60})),
+        )
+        .unwrap();
+        assert_eq!((c.sub.as_str(), c.iat, c.role), ("u1", None, None));
+        let c = verify(
+            SECRET,
+            &token(serde_json::json!({"sub": "u1", "exp": now + 60, "iat": now - 10})),
+        )
+        .unwrap();
+        assert_eq!(c.iat, Some(now - 10));
+        // Issued in the future, beyond the leeway.
+        let e = verify(
+            SECRET,
+            &token(serde_json::json!({"sub": "u1", "exp": now + 600, "iat": now + 300})),
+        )
+        .unwrap_err();
+        assert!(e.contains("iat"), "{e}");
+        // `exp` and `sub` stay required.
+        assert!(verify(SECRET, &token(serde_json::json!({"sub": "u1"}))).is_err());
+        assert!(verify(SECRET, &token(serde_json::json!({"exp": now + 60}))).is_err());
+        // A malformed iat is refused, not ignored.
+        assert!(
+            verify(
+                SECRET,
+                &token(serde_json::json!({"sub": "u1", "exp": now + 60, "iat": "yesterday"}))
+            )
+            .is_err()
+        );
     }
 }

@@ -53,6 +53,11 @@ pub struct Config {
     pub retry_base: Duration,
     /// How long a claimed job stays leased to its worker (`IMGEST_JOB_LEASE_SECS`, 300).
     pub job_lease: Duration,
+    /// Origins whose pages may call the API from a browser (`CORS_ORIGINS`, comma-separated
+    /// exact origins such as `https://app.example.com`; empty: no CORS headers at all).
+    pub cors_origins: Vec<String>,
+    /// How long a variant's `signed_url` works at least (`SIGNED_URL_TTL_SECS`, 3600).
+    pub signed_url_ttl: Duration,
 }
 
 /// A configuration problem, reported before the server starts.
@@ -170,8 +175,46 @@ impl Config {
             max_attempts: number("IMGEST_JOB_MAX_ATTEMPTS", 4, 1, 100)? as u32,
             retry_base: Duration::from_millis(number("IMGEST_RETRY_BASE_MS", 1000, 0, 3_600_000)?),
             job_lease: Duration::from_secs(number("IMGEST_JOB_LEASE_SECS", 300, 1, 86_400)?),
+            cors_origins: match var("CORS_ORIGINS") {
+                None => Vec::new(),
+                Some(list) => parse_origins(&list).map_err(|problem| ConfigError {
+                    name: "CORS_ORIGINS",
+                    problem,
+                })?,
+            },
+            signed_url_ttl: Duration::from_secs(number(
+                "SIGNED_URL_TTL_SECS",
+                3600,
+                1,
+                7 * 86_400,
+            )?),
         })
     }
+}
+
+/// `CORS_ORIGINS`: comma-separated exact origins, `scheme://host[:port]` as a browser sends
+/// them in `Origin` (no path, no trailing slash, no wildcard).
+fn parse_origins(list: &str) -> Result<Vec<String>, String> {
+    let mut origins = Vec::new();
+    for origin in list.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let rest = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"));
+        let valid = rest.is_some_and(|host| {
+            !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+        });
+        if !valid {
+            return Err(format!(
+                "{origin:?} is not an origin like https://app.example.com (scheme and host, \
+                 optional port, no path or wildcard)"
+            ));
+        }
+        origins.push(origin.to_ascii_lowercase());
+    }
+    Ok(origins)
 }
 
 #[cfg(test)]
@@ -199,6 +242,31 @@ mod tests {
             c.storage,
             StorageBackend::Local("imgest-data/storage".into())
         );
+        assert_eq!(c.cors_origins, Vec::<String>::new());
+        assert_eq!(c.signed_url_ttl, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn cors_origins_are_exact_origins() {
+        let c = Config::from_env(
+            env(&[
+                ("JWT_SECRET_KEY", "0123456789abcdef0123"),
+                (
+                    "CORS_ORIGINS",
+                    "https://App.example.com, http://127.0.0.1:5173,,http://[::1]:8080",
+                ),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            c.cors_origins,
+            [
+                "https://app.example.com",
+                "http://127.0.0.1:5173",
+                "http://[::1]:8080"
+            ]
+        );
     }
 
     #[test]
@@ -215,6 +283,14 @@ mod tests {
             ("DATABASE_URL", "mysql://db/imgest"),
             ("REDIS_URL", "127.0.0.1:6379"),
             ("IMGEST_HEARTBEAT_SECS", "0"),
+            ("CORS_ORIGINS", "*"),
+            ("CORS_ORIGINS", "https://app.example.com/"),
+            ("CORS_ORIGINS", "app.example.com"),
+            (
+                "CORS_ORIGINS",
+                "https://ok.example.com, https://a.example.com/path",
+            ),
+            ("SIGNED_URL_TTL_SECS", "0"),
         ] {
             let mut pairs = base.to_vec();
             pairs.push((name, value));

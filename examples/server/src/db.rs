@@ -105,7 +105,7 @@ async fn begin_write(db: &Db) -> Result<sqlx::Transaction<'static, sqlx::Any>, s
 }
 
 /// One audit event.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     /// When (ms since the epoch).
     pub at: i64,
@@ -226,10 +226,71 @@ pub struct NewImage<'a> {
     pub original_sha256: &'a str,
     /// The client's address.
     pub client: Option<&'a str>,
+    /// The request's id (`X-Request-Id`), kept on the job.
+    pub request_id: Option<&'a str>,
+    /// The request's `Idempotency-Key` and the upload's fingerprint.
+    pub idempotency: Option<(&'a str, &'a str)>,
 }
 
-/// Records an upload — audit event, image and queued job — in one transaction, unless the
-/// user already has `limit` accepted uploads in the last hour. Returns whether it was recorded.
+/// How long an `Idempotency-Key` is remembered.
+pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * HOUR_MS;
+
+/// The first upload made with an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentUpload {
+    /// sha256 of its file name and bytes.
+    pub fingerprint: String,
+    /// The image it created.
+    pub image_id: String,
+    /// Its job.
+    pub job_id: String,
+}
+
+/// The upload `user` made with `key` in the last 24 hours, if any.
+pub async fn idempotent_upload(
+    db: &Db,
+    user: &str,
+    key: &str,
+) -> Result<Option<IdempotentUpload>, sqlx::Error> {
+    idempotent_upload_in(&db.pool, user, key, now_ms()).await
+}
+
+async fn idempotent_upload_in<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    user: &str,
+    key: &str,
+    now: i64,
+) -> Result<Option<IdempotentUpload>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT fingerprint, image_id, job_id FROM idempotency_keys \
+         WHERE user_id = $1 AND idempotency_key = $2 AND created_at > $3",
+    )
+    .bind(user)
+    .bind(key)
+    .bind(now - IDEMPOTENCY_WINDOW_MS)
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.map(|r| IdempotentUpload {
+        fingerprint: r.get("fingerprint"),
+        image_id: r.get("image_id"),
+        job_id: r.get("job_id"),
+    }))
+}
+
+/// What [`insert_upload`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// The upload is recorded.
+    Yes,
+    /// The user has reached the hourly limit; nothing was written.
+    RateLimited,
+    /// Another upload with the same `Idempotency-Key` was recorded first; nothing was written.
+    Earlier(IdempotentUpload),
+}
+
+/// Records an upload — audit event, image, queued job and its idempotency key — in one
+/// transaction, unless the user already has `limit` accepted uploads in the last hour or
+/// another upload took the same idempotency key first.
 ///
 /// The count and the insert are one statement inside a write transaction, so concurrent
 /// uploads cannot both take the last slot.
@@ -238,9 +299,9 @@ pub async fn insert_upload(
     image: &NewImage<'_>,
     limit: u32,
     max_attempts: u32,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Recorded, sqlx::Error> {
     let now = now_ms();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = begin_write(db).await?;
     if db.backend == Backend::Postgres {
         // Serialises one user's uploads across every API process until this transaction ends
         // (SQLite's single writer does the same by itself).
@@ -248,6 +309,30 @@ pub async fn insert_upload(
             .bind(image.user_id)
             .execute(&mut *tx)
             .await?;
+    }
+    if let Some((key, fingerprint)) = image.idempotency {
+        // A key older than the window is free again; this user's expired keys go with it.
+        sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND created_at <= $2")
+            .bind(image.user_id)
+            .bind(now - IDEMPOTENCY_WINDOW_MS)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(earlier) = idempotent_upload_in(&mut *tx, image.user_id, key, now).await? {
+            tx.rollback().await?;
+            return Ok(Recorded::Earlier(earlier));
+        }
+        sqlx::query(
+            "INSERT INTO idempotency_keys (user_id, idempotency_key, fingerprint, image_id, job_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(image.user_id)
+        .bind(key)
+        .bind(fingerprint)
+        .bind(image.id)
+        .bind(image.job_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
     }
     let counted = sqlx::query(
         "INSERT INTO audit_log (at, user_id, action, image_id, client, outcome, detail) \
@@ -267,7 +352,7 @@ pub async fn insert_upload(
     .rows_affected();
     if counted == 0 {
         tx.rollback().await?;
-        return Ok(false);
+        return Ok(Recorded::RateLimited);
     }
     sqlx::query(
         "INSERT INTO images (id, user_id, filename, format, bytes, original_key, original_sha256, \
@@ -285,8 +370,8 @@ pub async fn insert_upload(
     .execute(&mut *tx)
     .await?;
     sqlx::query(
-        "INSERT INTO jobs (id, image_id, user_id, status, attempts, max_attempts, run_after, created_at) \
-         VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6)",
+        "INSERT INTO jobs (id, image_id, user_id, status, attempts, max_attempts, run_after, \
+         created_at, request_id) VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $7)",
     )
     .bind(image.job_id)
     .bind(image.id)
@@ -294,10 +379,11 @@ pub async fn insert_upload(
     .bind(i64::from(max_attempts))
     .bind(now)
     .bind(now)
+    .bind(image.request_id)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(Recorded::Yes)
 }
 
 /// A job claimed by a worker.
@@ -315,6 +401,8 @@ pub struct ClaimedJob {
     pub max_attempts: i64,
     /// Proves the lease is still this worker's when it reports back.
     pub lease_token: String,
+    /// The id of the upload request that created the job.
+    pub request_id: Option<String>,
 }
 
 /// Claims the oldest runnable job: queued and due, or processing with an expired lease (its
@@ -373,7 +461,7 @@ async fn claim(
     let sql = format!(
         "UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_until = $1, \
          lease_token = $2, started_at = $3, worker = $4 WHERE {target} \
-         RETURNING id, image_id, user_id, attempts, max_attempts"
+         RETURNING id, image_id, user_id, attempts, max_attempts, request_id"
     );
     let mut query = sqlx::query(&sql)
         .bind(now + lease.as_millis() as i64)
@@ -394,6 +482,7 @@ async fn claim(
         attempt: r.get("attempts"),
         max_attempts: r.get("max_attempts"),
         lease_token: token,
+        request_id: r.get("request_id"),
     }))
 }
 
@@ -674,7 +763,7 @@ pub async fn fail_job(
 }
 
 /// What a client sees of a job.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JobView {
     /// The job's id.
     pub id: String,
@@ -698,6 +787,8 @@ pub struct JobView {
     pub finished_at: Option<i64>,
     /// How long the successful attempt took, in ms.
     pub processing_ms: Option<i64>,
+    /// The `X-Request-Id` of the upload that created it (also on its log lines).
+    pub request_id: Option<String>,
 }
 
 /// A job of `user` (none for another user's).
@@ -713,7 +804,7 @@ pub async fn job_for_user(db: &Db, id: &str, user: &str) -> Result<Option<JobVie
 }
 
 const JOB_COLUMNS: &str = "id, image_id, status, attempts, max_attempts, error_code, \
-    error_message, created_at, started_at, finished_at, processing_ms";
+    error_message, created_at, started_at, finished_at, processing_ms, request_id";
 
 fn job_view(r: &AnyRow) -> JobView {
     JobView {
@@ -728,6 +819,7 @@ fn job_view(r: &AnyRow) -> JobView {
         started_at: r.get("started_at"),
         finished_at: r.get("finished_at"),
         processing_ms: r.get("processing_ms"),
+        request_id: r.get("request_id"),
     }
 }
 
@@ -887,7 +979,7 @@ pub async fn delete_image(
     Ok(Some(keys))
 }
 
-/// `/health/stats`: the original service's shape, from the database.
+/// `/api/v1/health/stats`: the original service's shape, from the database.
 #[derive(Debug, Clone, Serialize)]
 pub struct DbStats {
     /// Jobs per status.
@@ -896,10 +988,15 @@ pub struct DbStats {
     pub completed_24h: i64,
     /// Jobs failed in the last 24 hours.
     pub failed_24h: i64,
-    /// Mean processing time of the jobs done in the last 24 hours, in seconds.
+    /// Mean time from upload to result of the jobs done in the last 24 hours, in seconds
+    /// (queueing, retries and processing: the original service's measure).
     pub avg_processing_time_seconds: Option<f64>,
+    /// Mean duration of the successful attempt of those jobs, in seconds.
+    pub avg_run_time_seconds: Option<f64>,
     /// Images stored.
     pub total_images: i64,
+    /// Jobs recorded (one per image).
+    pub total_jobs: i64,
     /// Bytes of originals.
     pub original_bytes: i64,
     /// Bytes of variants.
@@ -924,7 +1021,8 @@ pub async fn stats(db: &Db) -> Result<DbStats, sqlx::Error> {
     }
     let day = sqlx::query(
         "SELECT SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END) AS done, SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed, \
-         CAST(AVG(CASE WHEN status = 'done' THEN processing_ms END) AS DOUBLE PRECISION) AS avg_ms \
+         CAST(AVG(CASE WHEN status = 'done' THEN processing_ms END) AS DOUBLE PRECISION) AS avg_ms, \
+         CAST(AVG(CASE WHEN status = 'done' THEN finished_at - created_at END) AS DOUBLE PRECISION) AS avg_total_ms \
          FROM jobs WHERE finished_at > $1",
     )
     .bind(now - 24 * HOUR_MS)
@@ -940,12 +1038,17 @@ pub async fn stats(db: &Db) -> Result<DbStats, sqlx::Error> {
     )
     .fetch_one(&db.pool)
     .await?;
+    let total_jobs = status_breakdown.values().sum();
+    // Seconds, to the hundredth (as the original service reported them).
+    let seconds = |ms: Option<f64>| ms.map(|ms| (ms / 10.0).round() / 100.0);
     Ok(DbStats {
         status_breakdown,
         completed_24h: day.get::<Option<i64>, _>("done").unwrap_or(0),
         failed_24h: day.get::<Option<i64>, _>("failed").unwrap_or(0),
-        avg_processing_time_seconds: day.get::<Option<f64>, _>("avg_ms").map(|ms| ms / 1000.0),
+        avg_processing_time_seconds: seconds(day.get("avg_total_ms")),
+        avg_run_time_seconds: seconds(day.get("avg_ms")),
         total_images: images.get("n"),
+        total_jobs,
         original_bytes: images.get("b"),
         variant_bytes: variants.get("b"),
         total_variants: variants.get("n"),

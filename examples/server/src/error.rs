@@ -28,6 +28,7 @@ pub const SERVICE_CODES: &[&str] = &[
     "payload_too_large",
     "rate_limited",
     "unavailable",
+    "idempotency_key_reused",
 ];
 
 /// The HTTP status of a code: the one table of this binding.
@@ -46,6 +47,7 @@ pub fn status_for(code: &str) -> StatusCode {
         "not_found" => StatusCode::NOT_FOUND,
         "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
         "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        "idempotency_key_reused" => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -96,9 +98,35 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// The body of every error answer.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// An error's code and message.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// A stable snake_case code: the core's (`unsupported_format`, `not_an_image`,
+    /// `corrupt_input`, `limit_exceeded`, …) or the service's (`unauthorized`, `forbidden`,
+    /// `not_found`, `payload_too_large`, `rate_limited`, `bad_request`, `unavailable`,
+    /// `idempotency_key_reused`).
+    #[schema(example = "rate_limited")]
+    pub code: String,
+    /// For people; not stable.
+    #[schema(example = "at most 50 uploads per hour")]
+    pub message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+            },
+        };
         let mut response = (status_for(self.code), Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             response
@@ -141,7 +169,7 @@ mod tests {
             .iter()
             .map(|c| status_for(c).as_u16())
             .collect();
-        assert_eq!(service, [400, 401, 403, 404, 413, 429, 503]);
+        assert_eq!(service, [400, 401, 403, 404, 413, 429, 503, 422]);
     }
 
     #[test]

@@ -5,34 +5,46 @@
 use std::time::{Duration, Instant};
 
 use imgest::{ErrorCode, Pipeline};
+use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::AppState;
 use crate::db::{self, ClaimedJob, VariantRow};
 
-/// Starts `config.workers` worker tasks.
-pub fn spawn_workers(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
+/// Starts `config.workers` worker tasks. Once `stop` turns true they take no new job and
+/// end when the one in hand is finished.
+pub fn spawn_workers(
+    state: &AppState,
+    stop: &watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     (0..state.config.workers)
         .map(|_| {
             let state = state.clone();
-            tokio::spawn(async move { worker(state).await })
+            let stop = stop.clone();
+            tokio::spawn(async move { worker(state, stop).await })
         })
         .collect()
 }
 
-async fn worker(state: AppState) {
-    loop {
+async fn worker(state: AppState, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
         match db::claim_job(&state.db, state.config.job_lease, &state.worker_name).await {
             Ok(Some(job)) => {
                 run(&state, job, None).await;
             }
             Ok(None) => {
                 // Woken by an upload, or polling for retries that became due.
-                let _ =
-                    tokio::time::timeout(Duration::from_millis(250), state.wake.notified()).await;
+                tokio::select! {
+                    _ = tokio::time::timeout(Duration::from_millis(250), state.wake.notified()) => {}
+                    _ = stop.changed() => {}
+                }
             }
             Err(e) => {
                 tracing::error!("claiming a job: {e}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.changed() => {}
+                }
             }
         }
     }
@@ -74,8 +86,19 @@ pub enum Outcome {
     Other,
 }
 
-/// Runs one claimed job to its end (done, queued again, or failed).
+/// Runs one claimed job to its end (done, queued again, or failed), inside a `job` span that
+/// names the job and the request that created it.
 pub async fn run(state: &AppState, job: ClaimedJob, beat: Option<Beat<'_>>) -> Outcome {
+    let span = tracing::info_span!(
+        "job",
+        job_id = %job.id,
+        request_id = job.request_id.as_deref().unwrap_or("-"),
+        attempt = job.attempt,
+    );
+    run_job(state, job, beat).instrument(span).await
+}
+
+async fn run_job(state: &AppState, job: ClaimedJob, beat: Option<Beat<'_>>) -> Outcome {
     let started = Instant::now();
     if job.attempt > job.max_attempts {
         // Only reachable when earlier attempts were cut off (the process stopped each time).
@@ -98,8 +121,10 @@ pub async fn run(state: &AppState, job: ClaimedJob, beat: Option<Beat<'_>>) -> O
     };
     let st = state.clone();
     let prefix = variant_prefix(&job.image_id);
+    let span = tracing::Span::current();
     let mut task = tokio::task::spawn_blocking(move || {
         let _permit = permit;
+        let _span = span.enter();
         process(&st, &key, &prefix)
     });
     // Keep the lease while the pipeline runs, however long it takes.
@@ -141,6 +166,7 @@ pub async fn run(state: &AppState, job: ClaimedJob, beat: Option<Beat<'_>>) -> O
             match db::complete_job(&state.db, &job, &variants, &result, ms).await {
                 Ok(true) => {
                     state.metrics.job("done");
+                    tracing::info!(image_id = %job.image_id, ms, "job done");
                     Outcome::Done
                 }
                 Ok(false) => {

@@ -11,11 +11,14 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod health;
 pub mod jobs;
 pub mod metrics;
 pub mod queue;
+pub mod request_id;
 #[cfg(feature = "s3")]
 pub mod s3;
+pub mod signed;
 pub mod storage;
 
 use std::ops::Deref;
@@ -24,9 +27,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::routing::{get, post};
 use imgest::storage::Storage;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, watch};
 use utoipa::OpenApi;
 
 pub use config::{Config, ConfigError, StorageBackend};
@@ -58,6 +62,8 @@ pub struct Inner {
     pub wake: Notify,
     /// Prometheus metrics.
     pub metrics: metrics::Metrics,
+    /// Signs and checks variant URLs.
+    pub signer: signed::Signer,
 }
 
 impl Deref for AppState {
@@ -101,6 +107,7 @@ impl AppState {
             v.quality = config.webp_quality;
         }
         options.validate().map_err(|e| e.to_string())?;
+        let signer = signed::Signer::new(&config.jwt_secret, config.signed_url_ttl.as_secs());
         Ok(AppState(Arc::new(Inner {
             cpu: Arc::new(Semaphore::new(config.workers)),
             upload_slots: Arc::new(Semaphore::new(config.max_concurrent_uploads)),
@@ -112,20 +119,24 @@ impl AppState {
             options,
             wake: Notify::new(),
             metrics: metrics::Metrics::new(),
+            signer,
         })))
     }
 }
 
-/// The OpenAPI description (`GET /openapi.json`).
+/// The OpenAPI description (`GET /openapi.json`, rendered at `/docs`).
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "imgest-server", description = "Upload an image, get safe web-ready variants."),
+    info(title = "imgest-server", description = "Upload an image, get safe web-ready variants.\n\n\
+        Authenticate with `Authorization: Bearer <JWT>` (HS256 with the server's secret, claims \
+        `sub` and `exp`). Every error answers `{\"error\": {\"code\", \"message\"}}` (`ErrorBody`); \
+        every response carries `X-Request-Id`."),
     paths(
         api::upload, api::get_job, api::get_image, api::get_variant, api::list_images,
-        api::delete_image, api::audit, api::health, api::stats, api::activity, api::metrics
+        api::delete_image, api::audit, health::health, health::stats, health::activity, health::metrics
     ),
-    components(schemas(api::UploadAccepted, api::ImageInfo, api::VariantInfo, api::ImageList)),
-    modifiers(&BearerAuth)
+    components(schemas(error::ErrorBody, error::ErrorDetail)),
+    modifiers(&BearerAuth, &RequestIds)
 )]
 pub struct ApiDoc;
 
@@ -147,44 +158,157 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// `X-Request-Id` on every operation: an optional request header, and on every response.
+struct RequestIds;
+
+impl utoipa::Modify for RequestIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::header::HeaderBuilder;
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{ObjectBuilder, RefOr, Required, Type};
+        let string = || ObjectBuilder::new().schema_type(Type::String).build();
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.put,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                op.parameters.get_or_insert_with(Vec::new).push(
+                    ParameterBuilder::new()
+                        .name("X-Request-Id")
+                        .parameter_in(ParameterIn::Header)
+                        .required(Required::False)
+                        .description(Some(
+                            "your id for this request (1-128 of A-Z a-z 0-9 - _ . : / + =); \
+                             another one is made when absent or unusable",
+                        ))
+                        .schema(Some(string()))
+                        .build(),
+                );
+                for response in op.responses.responses.values_mut() {
+                    if let RefOr::T(response) = response {
+                        response.headers.insert(
+                            "X-Request-Id".into(),
+                            HeaderBuilder::new()
+                                .schema(string())
+                                .description(Some(
+                                    "the request's id, also on its log lines and its job",
+                                ))
+                                .build(),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The CORS policy for `CORS_ORIGINS` (none when it is empty): those origins may call every
+/// route with a bearer token and read the headers a client needs.
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::IF_NONE_MATCH,
+                api::IDEMPOTENCY_KEY.clone(),
+                request_id::HEADER.clone(),
+            ])
+            .expose_headers([
+                header::LOCATION,
+                header::RETRY_AFTER,
+                header::ETAG,
+                header::WWW_AUTHENTICATE,
+                api::IDEMPOTENT_REPLAYED.clone(),
+                request_id::HEADER.clone(),
+                HeaderName::from_static("x-ratelimit-limit"),
+            ])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
 /// The router.
+///
+/// Everything is under `/api/v1` (health included), with aliases at the paths the original
+/// service and load balancers use: `POST /api/v1/images/upload`, `GET /api/v1/images/jobs/{id}`,
+/// `/health`, `/health/stats`, `/health/activity`. The monitoring page, Prometheus metrics,
+/// the API page and its document sit at the root: `/dashboard`, `/metrics`, `/docs`,
+/// `/openapi.json`.
 pub fn app(state: AppState) -> Router {
     let upload_limit = (state.config.max_upload_bytes + api::MULTIPART_OVERHEAD) as usize;
+    let upload_layers = (
+        DefaultBodyLimit::max(upload_limit),
+        // A slow sender cannot hold an upload slot forever.
+        tower_http::timeout::RequestBodyTimeoutLayer::new(Duration::from_secs(120)),
+    );
+    let health_routes = Router::new()
+        .route("/health", get(health::health))
+        .route("/health/stats", get(health::stats))
+        .route("/health/activity", get(health::activity));
     let v1 = Router::new()
         .route(
             "/images",
-            get(api::list_images).post(api::upload).layer((
-                DefaultBodyLimit::max(upload_limit),
-                // A slow sender cannot hold an upload slot forever.
-                tower_http::timeout::RequestBodyTimeoutLayer::new(Duration::from_secs(120)),
-            )),
+            get(api::list_images)
+                .post(api::upload)
+                .layer(upload_layers.clone()),
         )
+        .route("/images/upload", post(api::upload).layer(upload_layers))
         .route(
             "/images/{id}",
             get(api::get_image).delete(api::delete_image),
         )
         .route("/images/{id}/{variant}", get(api::get_variant))
+        .route("/images/jobs/{id}", get(api::get_job))
         .route("/jobs/{id}", get(api::get_job))
-        .route("/audit", get(api::audit));
-    Router::new()
+        .route("/audit", get(api::audit))
+        .route("/health/", get(health::health))
+        .merge(health_routes.clone());
+    let swagger = utoipa_swagger_ui::SwaggerUi::new("/docs")
+        .url("/openapi.json", ApiDoc::openapi())
+        .config(
+            utoipa_swagger_ui::Config::default()
+                .persist_authorization(true)
+                .display_request_duration(true),
+        );
+    let mut router = Router::new()
         .nest("/api/v1", v1)
-        .route("/health", get(api::health))
-        .route("/health/stats", get(api::stats))
-        .route("/health/activity", get(api::activity))
-        .route("/metrics", get(api::metrics))
-        .route("/dashboard", get(api::dashboard))
-        .route("/docs", get(api::docs))
-        .route(
-            "/openapi.json",
-            get(|| async { axum::Json(ApiDoc::openapi()) }),
-        )
+        .merge(health_routes)
+        .route("/metrics", get(health::metrics))
+        .route("/dashboard", get(health::dashboard))
+        .merge(swagger)
         .fallback(|| async { ApiError::not_found("route") })
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    if let Some(cors) = cors(&state.config.cors_origins) {
+        router = router.layer(cors);
+    }
+    // Outermost, so every answer carries the id (CORS preflights and errors included).
+    router
+        .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
 }
 
 /// Runs the server on `config.addr` until Ctrl-C or SIGTERM: requeues jobs a previous run left
 /// unfinished, starts the workers, serves. Calls `on_listen` with the bound address.
+///
+/// At the first Ctrl-C or SIGTERM it stops accepting connections, finishes the requests in
+/// progress, lets the workers finish the jobs in hand (they take no new ones), then returns. A
+/// second signal stops at once (jobs still running are requeued at the next start).
 pub async fn serve(
     config: Config,
     on_listen: impl FnOnce(std::net::SocketAddr),
@@ -204,26 +328,44 @@ pub async fn serve(
         .await
         .map_err(|e| format!("binding {}: {e}", state.config.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (stop_tx, stop_rx) = watch::channel(false);
     // With Redis, `imgest-server worker` processes run the jobs.
     let workers = if state.queue.is_none() {
-        jobs::spawn_workers(&state)
+        jobs::spawn_workers(&state, &stop_rx)
     } else {
         Vec::new()
     };
     on_listen(addr);
-    let router = app(state);
-    axum::serve(
+    let router = app(state.clone());
+    let stopping = async move {
+        shutdown_signal().await;
+        let busy = state.config.workers - state.cpu.available_permits().min(state.config.workers);
+        tracing::info!("stopping: no new connections; finishing {busy} jobs in hand");
+        let _ = stop_tx.send(true);
+    };
+    let served = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|e| e.to_string())?;
-    for w in workers {
-        w.abort();
+    .with_graceful_shutdown(stopping);
+    let drained = async {
+        served.await.map_err(|e| e.to_string())?;
+        for w in workers {
+            let _ = w.await;
+        }
+        Ok::<(), String>(())
+    };
+    // The first signal is taken by `stopping`; wait for it before listening for a second.
+    let mut stopped = stop_rx.clone();
+    let second = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+        shutdown_signal().await;
+        tracing::warn!("second signal: stopping now; running jobs are requeued at the next start");
+    };
+    tokio::select! {
+        done = drained => done?,
+        () = second => {}
     }
-    // Jobs still running are requeued on the next start.
-    tokio::time::sleep(Duration::from_millis(10)).await;
     Ok(())
 }
 

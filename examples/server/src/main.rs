@@ -44,6 +44,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "imgest_server=info,tower_http=warn".into()),
         )
         .with_writer(std::io::stderr)
+        // Plain text when the log goes to a file or a collector.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let dev_secret = cli.dev.then(|| {
         use rand::Rng;

@@ -13,7 +13,7 @@
 //! - a sweeper (one worker at a time, elected with a short Redis lock) sends again what Redis
 //!   may not hold: uploads accepted while Redis was down, retries whose delay has ended, jobs
 //!   whose worker died. A message delivered twice runs once: only one claim of a job succeeds;
-//! - each worker writes a heartbeat key that expires after three missed beats; `/health/stats`
+//! - each worker writes a heartbeat key that expires after three missed beats; `/api/v1/health/stats`
 //!   lists the live ones and the queue's depth.
 
 use std::sync::Arc;
@@ -61,7 +61,7 @@ pub struct QueueDepth {
 }
 
 /// A worker process as its last heartbeat described it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WorkerInfo {
     /// `host-pid-random`, also recorded on every job it takes.
     pub id: String,

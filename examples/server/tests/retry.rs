@@ -94,13 +94,17 @@ async fn run_with(
         original_key: "originals/aa/original",
         original_sha256: "aa",
         client: None,
+        request_id: None,
+        idempotency: None,
     };
-    assert!(
+    assert_eq!(
         db::insert_upload(&state.db, &image, 50, state.config.max_attempts)
             .await
-            .unwrap()
+            .unwrap(),
+        db::Recorded::Yes
     );
-    let workers = jobs::spawn_workers(&state);
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let workers = jobs::spawn_workers(&state, &stop_rx);
     let start = Instant::now();
     let job = loop {
         let job = db::job_for_user(&state.db, "job-1", "u")

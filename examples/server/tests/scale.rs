@@ -449,6 +449,8 @@ fn api_and_three_workers_do_200_jobs_exactly_once() {
     let done: u64 = live.iter().map(|w| w["done"].as_u64().unwrap()).sum();
     assert_eq!(done, 200, "{stats}");
     assert_eq!(stats["workers"]["total"], 3);
+    // The original service's name for them: three live worker processes.
+    assert_eq!(stats["celery"]["active_workers"], 3, "{stats}");
     assert_eq!(stats["queue"]["backend"], "redis");
     assert_eq!(stats["queue"]["waiting"], 0, "{stats}");
     assert_eq!(stats["status_breakdown"]["done"], 200);

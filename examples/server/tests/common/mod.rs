@@ -37,7 +37,14 @@ impl Server {
         s
     }
 
+    /// The server's log file, when `IMGEST_TEST_LOG` was given to [`Server::start`]: its
+    /// stderr is written there (appended across restarts) instead of the test's.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
     fn spawn(dir: &Path, env: &[(String, String)]) -> Server {
+        let logged = env.iter().any(|(k, _)| k == "IMGEST_TEST_LOG");
         let mut cmd = Command::new(server_bin());
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -48,6 +55,14 @@ impl Server {
             .env("RUST_LOG", "imgest_server=warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        if logged {
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("server.log"))
+                .unwrap();
+            cmd.stderr(log);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -83,6 +98,34 @@ impl Server {
     pub fn kill_and_restart(mut self) -> Server {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+        let tmp = self._tmp.take();
+        let mut s = Server::spawn(&self.dir, &self.env);
+        s._tmp = tmp;
+        s
+    }
+
+    /// Sends SIGTERM and waits (at most `timeout`) for the process to exit.
+    pub fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "the server did not exit within {timeout:?} of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts a new process on the same database and storage (after [`Server::terminate`]).
+    pub fn restart(mut self) -> Server {
         let tmp = self._tmp.take();
         let mut s = Server::spawn(&self.dir, &self.env);
         s._tmp = tmp;
@@ -145,7 +188,7 @@ impl Server {
 
     pub fn stats(&self) -> Value {
         self.client
-            .get(self.url("/health/stats"))
+            .get(self.url("/api/v1/health/stats"))
             .send()
             .unwrap()
             .json()
