@@ -14,14 +14,10 @@
 //! is bounded by the input length: hostile input can make the walk stop early
 //! but never panic, spin, or allocate more than a small multiple of its size.
 //!
-//! EXIF payloads are handed to `kamadak-exif` only after a bounded pre-walk of
-//! their IFD structure: the parser's work and memory are linear in the number
-//! of IFD entries it visits, and crafted payloads (overlapping child IFDs,
-//! multi-valued IFD pointers, huge Orientation arrays) can make that number
-//! quadratic in the payload size, so such payloads are treated like a parse
-//! error (metadata presence is still reported from the pre-walk).
-
-use exif::{In, Reader, Tag};
+//! EXIF payloads are read with the same TIFF reader: the orientation is the
+//! first IFD's tag (one lookup), and the walk that looks for GPS and MakerNote
+//! stops after a fixed number of entries, so crafted payloads (overlapping
+//! child IFDs, pointer loops) cost bounded work.
 
 /// Container formats this module understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -390,7 +386,7 @@ impl<'a> Tiff<'a> {
     }
 }
 
-/// IFD context, mirroring kamadak-exif's traversal.
+/// Which IFD a walk is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ctx {
     Tiff,
@@ -405,23 +401,21 @@ const TAG_GPS_IFD: u16 = 0x8825;
 const TAG_INTEROP_IFD: u16 = 0xA005;
 const TAG_MAKERNOTE: u16 = 0x927C;
 
-/// Upper bound on IFD visits + entries we let kamadak-exif parse. Real EXIF
-/// blocks have a few hundred entries at most.
+/// Upper bound on IFD visits + entries of one walk. Real EXIF blocks have a
+/// few hundred entries at most.
 const EXIF_ENTRY_BUDGET: usize = 8192;
-/// kamadak-exif follows at most this many top-level IFDs.
+/// At most this many top-level IFDs are followed.
 const EXIF_MAX_TOP_IFDS: usize = 8;
-/// Largest Orientation value array we let kamadak-exif materialise.
-const MAX_ORIENTATION_COUNT: u32 = 16;
 
 /// Bounded structural walk of an EXIF/TIFF IFD tree: presence of GPS and
-/// MakerNote, and whether the payload is safe to hand to kamadak-exif.
+/// MakerNote.
 #[derive(Debug, Default)]
 struct ExifWalk {
     spent: usize,
     gps: bool,
     makernote: bool,
-    /// Something that would make kamadak-exif do unbounded work was seen.
-    hostile: bool,
+    /// The budget ran out, or a pointer was malformed: the walk stopped.
+    stopped: bool,
 }
 
 impl ExifWalk {
@@ -430,27 +424,27 @@ impl ExifWalk {
         let mut off = t.first_ifd();
         let mut index = 0usize;
         while let Some(o) = off.filter(|&o| o != 0) {
-            if index >= EXIF_MAX_TOP_IFDS || w.hostile {
+            if index >= EXIF_MAX_TOP_IFDS || w.stopped {
                 break;
             }
-            w.visit(t, o, Ctx::Tiff, index == 0);
+            w.visit(t, o, Ctx::Tiff);
             off = t.next_ifd(o);
             index = index.saturating_add(1);
         }
         w
     }
 
-    /// Charges one unit of work; returns false (and marks the payload as
-    /// hostile) once the budget is exhausted.
+    /// Charges one unit of work; returns false (and stops the walk) once the
+    /// budget is exhausted.
     fn charge(&mut self) -> bool {
         self.spent = self.spent.saturating_add(1);
         if self.spent > EXIF_ENTRY_BUDGET {
-            self.hostile = true;
+            self.stopped = true;
         }
-        !self.hostile
+        !self.stopped
     }
 
-    fn visit(&mut self, t: &Tiff<'_>, off: usize, ctx: Ctx, primary: bool) {
+    fn visit(&mut self, t: &Tiff<'_>, off: usize, ctx: Ctx) {
         if !self.charge() {
             return;
         }
@@ -469,24 +463,16 @@ impl ExifWalk {
                     self.makernote = true;
                     None
                 }
-                (Ctx::Tiff, TAG_ORIENTATION) => {
-                    if primary && e.count > MAX_ORIENTATION_COUNT {
-                        self.hostile = true;
-                    }
-                    None
-                }
                 _ => None,
             };
             if let Some(child) = child {
-                // kamadak-exif materialises the whole pointer value before
-                // reading its first element: only plain one-element pointers
-                // are cheap.
+                // A pointer is one value in the entry itself.
                 if Tiff::value_size(&e).is_none_or(|s| s > 4) {
-                    self.hostile = true;
+                    self.stopped = true;
                     return;
                 }
                 if let Some(o) = t.uint(&e).and_then(to_usize) {
-                    self.visit(t, o, child, false);
+                    self.visit(t, o, child);
                 }
             }
         }
@@ -503,23 +489,11 @@ fn analyze_exif(payload: &[u8], info: &mut ContainerInfo) {
     let w = ExifWalk::run(&t);
     info.has_gps |= w.gps;
     info.has_makernote |= w.makernote;
-    if w.hostile {
-        // Treated like a kamadak-exif parse error: no orientation.
-        return;
-    }
-    let mut reader = Reader::new();
-    reader.continue_on_error(true);
-    let parsed = reader
-        .read_raw(payload.to_vec())
-        .or_else(|e| e.distill_partial_result(|_| {}));
-    let Ok(exif) = parsed else {
-        return;
-    };
-    // Only look up single fields: iterating `fields()` would materialise
-    // every value, which is not bounded by the payload size.
-    info.orientation = exif
-        .get_field(Tag::Orientation, In::PRIMARY)
-        .and_then(|f| f.value.get_uint(0))
+    // The primary image's Orientation: the first IFD's tag, its first value.
+    info.orientation = t
+        .first_ifd()
+        .and_then(|ifd| t.entries(ifd).find(|e| e.tag == TAG_ORIENTATION))
+        .and_then(|e| t.uint(&e))
         .and_then(valid_orientation);
 }
 
@@ -2160,8 +2134,9 @@ mod tests {
         }
     }
 
-    /// Overlapping child IFDs would make kamadak-exif's work quadratic in the
-    /// payload; the pre-walk must refuse them quickly.
+    /// Overlapping child IFDs would make an unbounded walk quadratic in the
+    /// payload; the walk stops at its budget, and the orientation (one lookup
+    /// in the first IFD) is still read.
     #[test]
     fn hostile_exif_is_bounded() {
         let mut t = b"MM\0*".to_vec();
@@ -2177,7 +2152,7 @@ mod tests {
         let start = Instant::now();
         let mut info = ContainerInfo::default();
         analyze_exif(&t, &mut info);
-        assert!(info.has_exif && info.orientation.is_none());
+        assert!(info.has_exif && info.orientation == Some(3));
         assert!(start.elapsed().as_secs() < 2);
     }
 
