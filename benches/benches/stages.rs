@@ -7,11 +7,12 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use imgest::resize::Resizer;
 use imgest::{Limits, OutputFormat, color, decode, dominant, orient, target_size, validate};
-use imgest_benches::bench_images;
+use imgest_benches::{bench_images, tagged_images};
 
 fn stages(c: &mut Criterion) {
     let limits = Limits::default();
     let mut resizer = Resizer::new();
+    let tagged = tagged_images();
     for img in bench_images() {
         let bytes = &img.bytes;
         let checked = validate::check(bytes, &limits).expect("bench image passes the checks");
@@ -88,6 +89,19 @@ fn stages(c: &mut Criterion) {
         });
         g.finish();
     }
+    // The colour conversion of ICC-tagged inputs: the whole decoded image to sRGB, per profile.
+    let mut g = c.benchmark_group("to_srgb-tagged");
+    for img in &tagged {
+        let bytes = &img.bytes;
+        let checked = validate::check(bytes, &limits).expect("tagged input passes the checks");
+        let decoded = decode::decode(bytes, &checked, &limits).expect("decodes");
+        let (w, h) = (checked.header.width, checked.header.height);
+        g.throughput(Throughput::Elements(u64::from(w) * u64::from(h)));
+        g.bench_function(BenchmarkId::from_parameter(&img.name), |b| {
+            b.iter(|| color::to_srgb(decoded.clone()).unwrap())
+        });
+    }
+    g.finish();
 }
 
 criterion_group! {
