@@ -11,6 +11,7 @@ use qcms::{DataType, Intent, Profile, Transform};
 use crate::decode::{Decoded, Pixels};
 use crate::error::Error;
 use crate::frame::Frame;
+use crate::shaper::Shaper;
 
 /// An image in 8-bit sRGB with straight (not premultiplied) alpha.
 #[derive(Debug, Clone)]
@@ -144,8 +145,14 @@ pub struct Normalized {
 
 /// A conversion of 8-bit RGB or RGBA pixels from an embedded profile to sRGB, in place.
 pub struct SrgbTransform {
-    transform: Transform,
+    transform: Converter,
     channels: usize,
+}
+
+/// Matrix-shaper profiles take the table-driven path; the rest go through `qcms`.
+enum Converter {
+    Shaper(Box<Shaper>),
+    Qcms(Transform),
 }
 
 impl std::fmt::Debug for SrgbTransform {
@@ -161,14 +168,17 @@ impl SrgbTransform {
     /// was built for is left alone (the pipeline never mixes them).
     pub fn apply(&self, frame: &mut Frame) {
         if frame.channels() == self.channels {
-            self.transform.apply(frame.as_raw_mut());
+            self.apply_raw(frame.as_raw_mut());
         }
     }
 
     /// Converts raw samples laid out as the frame this transform was built for.
     pub fn apply_raw(&self, samples: &mut [u8]) {
         let whole = samples.len() / self.channels * self.channels;
-        self.transform.apply(&mut samples[..whole]);
+        match &self.transform {
+            Converter::Shaper(s) => s.apply(&mut samples[..whole], self.channels),
+            Converter::Qcms(t) => t.apply(&mut samples[..whole]),
+        }
     }
 }
 
@@ -238,16 +248,28 @@ pub fn normalize(decoded: Decoded) -> Result<Normalized, Error> {
                                 3,
                             )
                         };
-                        match transform(p, ty, out) {
-                            Some(t) => {
-                                let (w, h) = (img.width(), img.height());
-                                let mut dst = vec![0u8; w as usize * h as usize * channels];
-                                t.convert(&src, &mut dst);
-                                converted = true;
-                                Frame::from_raw(w, h, channels, dst)
-                                    .ok_or_else(|| Error::internal("gray buffer size"))?
+                        let (w, h) = (img.width(), img.height());
+                        let mut dst = vec![0u8; w as usize * h as usize * channels];
+                        // A gray profile with a curve is one table; the rest go through qcms.
+                        if let Some(table) = icc.and_then(crate::shaper::gray_to_srgb) {
+                            let gray = channels - 2;
+                            for (d, s) in dst.chunks_exact_mut(channels).zip(src.chunks_exact(gray))
+                            {
+                                d[..3].fill(table[usize::from(s[0])]);
+                                if channels == 4 {
+                                    d[3] = s[1];
+                                }
                             }
-                            None => into_frame(img),
+                            converted = true;
+                        } else if let Some(t) = transform(p, ty, out) {
+                            t.convert(&src, &mut dst);
+                            converted = true;
+                        }
+                        if converted {
+                            Frame::from_raw(w, h, channels, dst)
+                                .ok_or_else(|| Error::internal("gray buffer size"))?
+                        } else {
+                            into_frame(img)
                         }
                     }
                     (Some(b"RGB "), false) => {
@@ -257,9 +279,14 @@ pub fn normalize(decoded: Decoded) -> Result<Normalized, Error> {
                         } else {
                             DataType::RGB8
                         };
-                        if let Some(t) = transform(p, ty, ty) {
+                        let shaper = icc.and_then(Shaper::new).map(Box::new);
+                        let transform = match shaper {
+                            Some(s) => Some(Converter::Shaper(s)),
+                            None => transform(p, ty, ty).map(Converter::Qcms),
+                        };
+                        if let Some(transform) = transform {
                             to_srgb = Some(SrgbTransform {
-                                transform: t,
+                                transform,
                                 channels: frame.channels(),
                             });
                             converted = true;

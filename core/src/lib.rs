@@ -36,6 +36,7 @@ pub mod output;
 mod pipeline;
 pub mod placeholder;
 pub mod resize;
+mod shaper;
 pub mod storage;
 pub mod validate;
 
