@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod health;
 pub mod jobs;
+pub mod linger;
 pub mod metrics;
 pub mod queue;
 pub mod request_id;
@@ -254,6 +255,8 @@ pub fn app(state: AppState) -> Router {
     let upload_limit = (state.config.max_upload_bytes + api::MULTIPART_OVERHEAD) as usize;
     let upload_layers = (
         DefaultBodyLimit::max(upload_limit),
+        // An upload refused before its body is read is answered once the body is in.
+        axum::middleware::from_fn_with_state(upload_limit as u64, linger::drain_unread),
         // A slow sender cannot hold an upload slot forever.
         tower_http::timeout::RequestBodyTimeoutLayer::new(Duration::from_secs(120)),
     );

@@ -574,3 +574,40 @@ fn sigterm_finishes_the_jobs_in_hand() {
         "{second}"
     );
 }
+
+/// An upload refused before its body is read (the hourly limit, a bad token) still gets its
+/// answer: the server reads the rest of the body before answering, so the client, still
+/// sending, is not cut off by a connection reset (a browser's `fetch` would report a network
+/// error instead of the 429).
+#[test]
+fn uploads_refused_before_the_body_is_read_get_their_answer() {
+    let s = Server::start(&[("RATE_LIMIT_MAX_UPLOADS", "1")]);
+    let token = s.token("early");
+    assert_eq!(s.upload(&token, "p.png", png(8, 8)).status(), 202);
+    // 4 MB: well under the 10 MB cap, far more than the socket buffers hold.
+    let big: Vec<u8> = (0..4_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    for attempt in 0..5 {
+        let part = reqwest::blocking::multipart::Part::bytes(big.clone()).file_name("big.png");
+        let form = reqwest::blocking::multipart::Form::new().part("file", part);
+        let sent = s
+            .client
+            .post(s.url("/api/v1/images"))
+            .bearer_auth(&token)
+            .multipart(form)
+            .send();
+        let r = sent.unwrap_or_else(|e| panic!("attempt {attempt}: no answer to read: {e:?}"));
+        assert_eq!(error_of(r).1, "rate_limited", "attempt {attempt}");
+        let part = reqwest::blocking::multipart::Part::bytes(big.clone()).file_name("big.png");
+        let form = reqwest::blocking::multipart::Form::new().part("file", part);
+        let sent = s
+            .client
+            .post(s.url("/api/v1/images"))
+            .bearer_auth("not-a-token")
+            .multipart(form)
+            .send();
+        let r = sent.unwrap_or_else(|e| panic!("attempt {attempt}, bad token: no answer: {e:?}"));
+        assert_eq!(r.status(), 401, "attempt {attempt}");
+    }
+}
