@@ -49,6 +49,17 @@ pub fn apply_frame(mut frame: Frame, orientation: u8) -> Frame {
     frame
 }
 
+/// [`apply_frame`] on a copy, leaving `frame` as it is: orientations 5–8 write the turned copy
+/// straight from `frame`, the others copy it first.
+#[cfg_attr(not(feature = "rayon"), allow(dead_code))] // the early encode's, with threads
+pub(crate) fn apply_copy(frame: &Frame, orientation: u8) -> Frame {
+    match (frame, orientation) {
+        (Frame::Rgb(img), 5..=8) => Frame::Rgb(transpose::<Rgb<u8>, 3>(img, orientation)),
+        (Frame::Rgba(img), 5..=8) => Frame::Rgba(transpose::<Rgba<u8>, 4>(img, orientation)),
+        _ => apply_frame(frame.clone(), orientation),
+    }
+}
+
 /// Orientations 5–8 swap the axes: 5 transposes, 6 turns 90° clockwise, 7 transverses,
 /// 8 turns 90° counter-clockwise. Walks the source in 64×64 tiles so that the writes, which
 /// stride through the destination, stay in cache (a per-pixel `rotate90` over a 12-MP photo
@@ -129,6 +140,17 @@ mod tests {
             let rgb = Frame::Rgb(image::DynamicImage::ImageRgba8(numbered()).to_rgb8());
             let turned = apply_frame(rgb, o).into_rgba();
             assert_eq!(reds(&turned), want, "orientation {o}, RGB");
+            let rgb = image::DynamicImage::ImageRgba8(numbered()).to_rgb8();
+            for frame in [Frame::Rgba(numbered()), Frame::Rgb(rgb)] {
+                let before = frame.clone().into_rgba();
+                let copy = apply_copy(&frame, o).into_rgba();
+                assert_eq!(reds(&copy), want, "orientation {o}, copy");
+                assert_eq!(
+                    frame.into_rgba(),
+                    before,
+                    "orientation {o}: the source is kept"
+                );
+            }
             assert_eq!(oriented_size(3, 2, o), (want.0, want.1));
         }
         assert_eq!(reds(&apply(numbered(), 0)).2, vec![0, 1, 2, 3, 4, 5]);

@@ -165,7 +165,8 @@ impl Pipeline {
     /// Resizes the decoded pixels first, then converts and orients only what is kept (as
     /// libvips' thumbnailing does): a variant smaller than the source never pays for turning or
     /// colour-converting every decoded pixel. Variants are encoded in parallel, and a full-size
-    /// variant that needs no work on its pixels starts encoding before the others are resized.
+    /// variant starts encoding (from a turned and converted copy if it needs one) before the
+    /// others are resized.
     fn produce(&mut self, decoded: Decoded) -> Result<Output, Error> {
         let Decoded {
             mut frame,
@@ -229,15 +230,23 @@ impl Pipeline {
         let frame = Arc::new(frame);
         let upright_size = (source.width, source.height);
 
-        // A full-size variant of an upright sRGB image needs neither resizing, turning nor
-        // converting: its encode, the longest, starts at once on another core while this thread
-        // resizes the other variants from the same pixels (which are freed once both are done).
+        // A full-size variant needs no resizing: its encode, the longest, starts at once on
+        // another core while this thread resizes the other variants from the same pixels. An
+        // upright sRGB image is encoded from the decoded pixels themselves (freed once both
+        // sides are done); one turned by 90° from its turned copy, converted to sRGB there if
+        // it has a profile (turning and converting act on each pixel alone, so their order does
+        // not matter), which costs no more memory than turning it later. An upright image with
+        // a profile, or one flipped or turned by 180° (done in place otherwise), would need a
+        // copy of the whole frame: it waits for the others.
         #[cfg(feature = "rayon")]
         let (early, jobs) = {
             let full = frame.dimensions();
-            let upright = to_srgb.is_none() && orientation == 1;
-            let is_full =
-                |v: &Variant| upright && target_size(upright_size.0, upright_size.1, v) == full;
+            let turned = (5..=8).contains(&orientation);
+            let as_is = to_srgb.is_none() && orientation == 1;
+            let is_full = |v: &Variant| {
+                let (w, h) = target_size(upright_size.0, upright_size.1, v);
+                (as_is || turned) && (if turned { (h, w) } else { (w, h) }) == full
+            };
             let n_full = jobs.iter().filter(|(v, _)| is_full(v)).count();
             if n_full > 0 && n_full < jobs.len() {
                 jobs.into_iter().partition(|(v, _)| is_full(v))
@@ -253,16 +262,31 @@ impl Pipeline {
             let (first, rest) = rayon::join(
                 move || {
                     use rayon::prelude::*;
+                    let as_is = finish.to_srgb.is_none() && orientation == 1;
+                    let from: EncodeFrom<'_> = if as_is {
+                        EncodeFrom::Shared(shared)
+                    } else {
+                        let mut copy = orient::apply_copy(&shared, orientation);
+                        drop(shared);
+                        if let Some(t) = finish.to_srgb {
+                            t.apply(&mut copy);
+                        }
+                        EncodeFrom::Owned(copy)
+                    };
                     if let [(v, order)] = early[..] {
-                        // This thread's reference goes along and is dropped once the encoder
-                        // has its copy.
-                        let out = encode_variant(EncodeFrom::Shared(shared), v, has_alpha)?;
+                        // The pixels go along and are dropped once the encoder has its copy.
+                        let out = encode_variant(from, v, has_alpha)?;
                         return Ok(vec![(order, out)]);
                     }
+                    let pixels: &Frame = match &from {
+                        EncodeFrom::Shared(f) => f,
+                        EncodeFrom::Owned(f) => f,
+                        EncodeFrom::Borrowed(f) => f,
+                    };
                     early
                         .into_par_iter()
                         .map(|(v, order)| {
-                            let from = EncodeFrom::Borrowed(&shared);
+                            let from = EncodeFrom::Borrowed(pixels);
                             Ok::<_, Error>((order, encode_variant(from, v, has_alpha)?))
                         })
                         .collect::<Result<Vec<_>, Error>>()

@@ -363,8 +363,9 @@ fn pipeline_is_reusable_and_deterministic() {
     assert_eq!(a, b);
 }
 
-/// However the pipeline arranges its work (a full-size variant of an upright sRGB image starts
-/// encoding while the others are resized; the rest are encoded in parallel, largest first),
+/// However the pipeline arranges its work (a full-size variant of an upright sRGB image, or of one
+/// turned by 90° (converted after turning), starts encoding while the others are resized; the
+/// rest are encoded in parallel, largest first),
 /// every variant is exactly what a run of that variant alone gives.
 #[test]
 fn each_variant_equals_a_run_of_it_alone() {
@@ -380,7 +381,14 @@ fn each_variant_equals_a_run_of_it_alone() {
             "jpeg, orientation 6",
             fixtures::jpeg(&img, Some(fixtures::exif_block(6, false)), None),
         ),
-        ("jpeg, display p3", fixtures::jpeg(&img, None, Some(p3))),
+        (
+            "jpeg, display p3",
+            fixtures::jpeg(&img, None, Some(p3.clone())),
+        ),
+        (
+            "jpeg, orientation 8, display p3",
+            fixtures::jpeg(&img, Some(fixtures::exif_block(8, false)), Some(p3)),
+        ),
         (
             "rgba png, three full-size variants",
             fixtures::png_rgba(&rgba, None, None),
