@@ -4,7 +4,7 @@
 //! errors as `CoreError(code, message, limit)`; `imgest/_errors.py` maps codes to the public
 //! exception classes. The Python API itself lives in `python/imgest/__init__.py`.
 
-use imgest::{Error, ErrorCode, Options, Output, Pipeline};
+use imgest::{Error, ErrorCode, Options, Output, PipelinePool};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -53,10 +53,10 @@ fn to_raw(py: Python<'_>, output: &Output) -> PyResult<Raw> {
     Ok((json, bytes))
 }
 
-/// A validated set of options, reusable from any thread.
+/// A validated set of options with the pipelines that run them, reusable from any thread.
 #[pyclass(module = "imgest._imgest", frozen)]
 struct Runner {
-    options: Options,
+    pool: PipelinePool,
 }
 
 #[pymethods]
@@ -65,15 +65,14 @@ impl Runner {
     #[new]
     #[pyo3(signature = (options_json=None))]
     fn new(options_json: Option<&str>) -> PyResult<Runner> {
-        let options = options(options_json)?;
-        Pipeline::new(options.clone()).map_err(|e| core_error(&e))?;
-        Ok(Runner { options })
+        let pool = PipelinePool::new(options(options_json)?).map_err(|e| core_error(&e))?;
+        Ok(Runner { pool })
     }
 
     /// Runs the pipeline on `data` without holding the GIL. Returns `(report_json, [bytes])`.
     fn run(&self, py: Python<'_>, data: PyBackedBytes) -> PyResult<Raw> {
         let output = py
-            .detach(|| Pipeline::new(self.options.clone())?.run(&data))
+            .detach(|| self.pool.run(&data))
             .map_err(|e| core_error(&e))?;
         to_raw(py, &output)
     }
@@ -92,12 +91,7 @@ impl Runner {
             .build()
             .map_err(internal)?;
         let results: Vec<Result<Output, Error>> = py.detach(|| {
-            pool.install(|| {
-                inputs
-                    .par_iter()
-                    .map(|data| Pipeline::new(self.options.clone())?.run(data))
-                    .collect()
-            })
+            pool.install(|| inputs.par_iter().map(|data| self.pool.run(data)).collect())
         });
         results
             .into_iter()

@@ -43,7 +43,7 @@ pub mod validate;
 pub use error::{Error, ErrorCode, LimitKind};
 pub use options::{Limits, Options, OutputFormat, Variant};
 pub use output::{Color, MetadataFound, Output, PaletteColor, SourceReport, VariantOutput};
-pub use pipeline::{Pipeline, Prepared, process, shrink_factor, target_size};
+pub use pipeline::{Pipeline, PipelinePool, Prepared, process, shrink_factor, target_size};
 pub use validate::Format;
 
 /// The version of this crate.

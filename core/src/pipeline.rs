@@ -2,6 +2,7 @@
 
 #[cfg(feature = "rayon")]
 use std::sync::Arc;
+use std::sync::{Mutex, PoisonError};
 
 use image::RgbaImage;
 use sha2::{Digest, Sha256};
@@ -39,6 +40,51 @@ pub struct Pipeline {
 /// Runs the pipeline once with `options`. For many images, build a [`Pipeline`] and reuse it.
 pub fn process(input: &[u8], options: &Options) -> Result<Output, Error> {
     Pipeline::new(options.clone())?.run(input)
+}
+
+/// [`Pipeline`]s for one set of options, shared by every thread that runs them: a run takes an
+/// idle pipeline (or builds one) and puts it back, so the scratch buffers one run leaves serve
+/// the next, on whichever thread it comes. What the bindings and the service keep across calls.
+///
+/// ```
+/// let pool = imgest::PipelinePool::new(imgest::Options::default())?;
+/// let err = pool.run(b"definitely not an image").unwrap_err();
+/// assert_eq!(err.code(), imgest::ErrorCode::NotAnImage);
+/// # Ok::<(), imgest::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct PipelinePool {
+    options: Options,
+    idle: Mutex<Vec<Pipeline>>,
+}
+
+impl PipelinePool {
+    /// Validates `options` (an `invalid_options` error names the field) and builds the pool.
+    pub fn new(options: Options) -> Result<PipelinePool, Error> {
+        let first = Pipeline::new(options.clone())?;
+        Ok(PipelinePool {
+            options,
+            idle: Mutex::new(vec![first]),
+        })
+    }
+
+    /// The options every pipeline of the pool runs with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// [`Pipeline::run`] on an idle pipeline of the pool (a new one when all are busy).
+    pub fn run(&self, input: &[u8]) -> Result<Output, Error> {
+        let idle = || self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let taken = idle().pop();
+        let mut pipeline = match taken {
+            Some(p) => p,
+            None => Pipeline::new(self.options.clone())?,
+        };
+        let result = pipeline.run(input);
+        idle().push(pipeline);
+        result
+    }
 }
 
 /// The pixels after decoding, colour conversion and orientation, plus the report so far.

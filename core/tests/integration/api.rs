@@ -363,6 +363,38 @@ fn pipeline_is_reusable_and_deterministic() {
     assert_eq!(a, b);
 }
 
+#[test]
+fn a_pool_runs_from_many_threads_as_one_pipeline_does() {
+    let inputs = [
+        fixtures::png_rgb(&gradient(500, 300), None, None),
+        fixtures::jpeg(
+            &gradient(900, 700),
+            Some(fixtures::exif_block(6, false)),
+            None,
+        ),
+    ];
+    let expected: Vec<_> = inputs
+        .iter()
+        .map(|i| process(i, &Options::default()).unwrap())
+        .collect();
+    let pool = imgest::PipelinePool::new(Options::default()).unwrap();
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let (pool, inputs, expected) = (&pool, &inputs, &expected);
+            scope.spawn(move || {
+                for round in 0..3 {
+                    let i = (t + round) % 2;
+                    assert_eq!(pool.run(&inputs[i]).unwrap(), expected[i], "thread {t}");
+                    let err = pool.run(b"not an image").unwrap_err();
+                    assert_eq!(err.code(), ErrorCode::NotAnImage);
+                }
+            });
+        }
+    });
+    let err = imgest::PipelinePool::new(Options::default().with_quality(200)).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidOptions);
+}
+
 /// However the pipeline arranges its work (a full-size variant of an upright sRGB image, or of one
 /// turned by 90° (converted after turning), starts encoding while the others are resized; the
 /// rest are encoded in parallel, largest first),

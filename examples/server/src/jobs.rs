@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use imgest::{ErrorCode, Pipeline};
+use imgest::ErrorCode;
 use tokio::sync::watch;
 use tracing::Instrument;
 
@@ -246,7 +246,7 @@ fn process(state: &AppState, key: &str, prefix: &str) -> Attempt {
         }
         Err(e) => return Attempt::Transient(e.code(), e.to_string()),
     };
-    let output = match Pipeline::new(state.options.clone()).and_then(|mut p| p.run(&input)) {
+    let output = match state.pipelines.run(&input) {
         Ok(output) => output,
         Err(e) if e.code() == ErrorCode::Storage => {
             return Attempt::Transient(e.code(), e.to_string());

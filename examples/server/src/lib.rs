@@ -53,8 +53,8 @@ pub struct Inner {
     pub worker_name: String,
     /// Originals and variants.
     pub storage: Arc<dyn Storage>,
-    /// The pipeline options every job runs with.
-    pub options: imgest::Options,
+    /// The pipelines every job runs on (one set of options; scratch kept across jobs).
+    pub pipelines: imgest::PipelinePool,
     /// Bounds the CPU work running at once (one permit per worker).
     pub cpu: Arc<Semaphore>,
     /// Bounds the upload bodies held in memory at once.
@@ -107,7 +107,7 @@ impl AppState {
         for v in &mut options.variants {
             v.quality = config.webp_quality;
         }
-        options.validate().map_err(|e| e.to_string())?;
+        let pipelines = imgest::PipelinePool::new(options).map_err(|e| e.to_string())?;
         let signer = signed::Signer::new(&config.jwt_secret, config.signed_url_ttl.as_secs());
         Ok(AppState(Arc::new(Inner {
             cpu: Arc::new(Semaphore::new(config.workers)),
@@ -117,7 +117,7 @@ impl AppState {
             queue,
             worker_name: format!("{}-{}", queue::hostname(), std::process::id()),
             storage,
-            options,
+            pipelines,
             wake: Notify::new(),
             metrics: metrics::Metrics::new(),
             signer,
