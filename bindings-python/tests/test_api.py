@@ -183,37 +183,36 @@ def test_the_gil_is_released(sample: bytes):
     assert rate > 100_000
 
 
-def test_threads_run_in_parallel(sample: bytes):
-    # One variant, so that a single call is (nearly) single-threaded inside: the gain then
-    # comes from Python threads running at once, which they can only do without the GIL.
+def test_one_pipeline_serves_many_threads_at_once(sample: bytes):
+    # Threads share one Pipeline (its pool of core pipelines): every call gives the bytes a call
+    # alone gives. That the calls really run at once (the GIL released) is the test above; the
+    # speed-up itself is measured in the benchmarks, not asserted here.
     pipeline = imgest.Pipeline(
         variants=[{"name": "m", "max_width": 800, "max_height": 800}],
         placeholder=False,
         dominant_color=False,
     )
-    pipeline.process(sample)
-    n = 8
-    t = time.perf_counter()
-    for _ in range(n):
-        pipeline.process(sample)
-    serial = time.perf_counter() - t
-    def two():
-        for _ in range(2):
-            pipeline.process(sample)
+    other = sample[:100]  # a truncated copy: an error in the middle of the others
+    expected = pipeline.process(sample).variants["m"].sha256
+    start = threading.Barrier(4)
+    seen: list = []
+    lock = threading.Lock()
 
-    threads = [threading.Thread(target=two) for _ in range(n // 2)]
-    t = time.perf_counter()
+    def run():
+        start.wait()
+        for _ in range(3):
+            digest = pipeline.process(sample).variants["m"].sha256
+            with pytest.raises(imgest.ImgestError):
+                pipeline.process(other)
+            with lock:
+                seen.append(digest)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
     for th in threads:
         th.start()
     for th in threads:
         th.join()
-    parallel = time.perf_counter() - t
-    cores = os.cpu_count() or 1
-    print(f"{n} images: {serial * 1000:.0f} ms one after another, {parallel * 1000:.0f} ms on "
-          f"{n // 2} threads ({serial / parallel:.2f}x, {cores} cores)")
-    if cores >= 2:
-        # Loose: ~1.8x is typical on 2 cores; a held GIL gives <= 1.0x.
-        assert serial / parallel > 1.25
+    assert seen == [expected] * 12
 
 
 def _rss_bytes() -> int:
