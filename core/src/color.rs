@@ -119,7 +119,7 @@ fn data_color_space(icc: &[u8]) -> Option<&[u8]> {
 /// matrix-shaper profiles and the perceptual (`A2B0`) table of LUT profiles. The output
 /// profile is deliberately not precached: qcms then takes its scalar paths on every
 /// platform, so native and WebAssembly builds produce the same pixels.
-fn transform(profile: &Profile, src: DataType, dst: DataType) -> Option<Transform> {
+pub(crate) fn transform(profile: &Profile, src: DataType, dst: DataType) -> Option<Transform> {
     let srgb = Profile::new_sRGB();
     Transform::new_to(profile, &srgb, src, dst, Intent::Perceptual)
 }

@@ -285,10 +285,11 @@ impl Pipeline {
         // a profile, or one flipped or turned by 180° (done in place otherwise), would need a
         // copy of the whole frame: it waits for the others.
         #[cfg(feature = "rayon")]
+        let as_is = to_srgb.is_none() && orientation == 1;
+        #[cfg(feature = "rayon")]
         let (early, jobs) = {
             let full = frame.dimensions();
             let turned = (5..=8).contains(&orientation);
-            let as_is = to_srgb.is_none() && orientation == 1;
             let is_full = |v: &Variant| {
                 let (w, h) = target_size(upright_size.0, upright_size.1, v);
                 (as_is || turned) && (if turned { (h, w) } else { (w, h) }) == full
@@ -308,7 +309,6 @@ impl Pipeline {
             let (first, rest) = rayon::join(
                 move || {
                     use rayon::prelude::*;
-                    let as_is = finish.to_srgb.is_none() && orientation == 1;
                     let from: EncodeFrom<'_> = if as_is {
                         EncodeFrom::Shared(shared)
                     } else {
