@@ -2,7 +2,8 @@
 # Builds the npm package into bindings-wasm/pkg: cargo (wasm32, release) → wasm-bindgen
 # (--target web) → the hand-written ESM entry points and package.json. Needs the
 # wasm32-unknown-unknown target, Debian's clang/llvm/wasi-libc (for libwebp) and wasm-bindgen-cli
-# at exactly the wasm-bindgen version in Cargo.lock (.ci/run installs all of them).
+# at exactly the wasm-bindgen version in Cargo.lock (.ci/run installs all of them), and npm (for
+# binaryen's wasm-opt, fetched by npx at the version below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/wasm-env.sh
@@ -23,6 +24,7 @@ mkdir -p "$out"
 # No function-name or tool-version sections: the module ships without them (−0.3 KB gz).
 wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir "$out" \
   "$target_dir/wasm32-unknown-unknown/wasm/imgest_wasm.wasm"
+optimize_wasm "$out/imgest_wasm_bg.wasm"
 cp bindings-wasm/js/index.js bindings-wasm/js/index.d.ts bindings-wasm/js/node.js bindings-wasm/js/node.d.ts \
   bindings-wasm/js/types.d.ts bindings-wasm/js/package.json "$out/"
 cp bindings-wasm/README.md "$out/" 2>/dev/null || true

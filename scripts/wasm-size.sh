@@ -20,6 +20,7 @@ for f in "${features[@]}"; do
     ${f:+--features "$f"}
   wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir "$out" \
     "$wasm" 2>/dev/null
+  optimize_wasm "$out/imgest_wasm_bg.wasm"
   raw=$(stat -c %s "$out/imgest_wasm_bg.wasm")
   gz=$(gzip -9 -c "$out/imgest_wasm_bg.wasm" | wc -c)
   if [ -z "$f" ]; then base=$gz; label=default; else label="+$f"; fi

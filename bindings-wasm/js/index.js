@@ -28,9 +28,9 @@ export function _setDefaultSource(fn) {
 export function init(source) {
   if (!ready) {
     ready = (async () => {
-      if (!simdSupported()) {
+      if (!featuresSupported()) {
         throw new Error(
-          'imgest: this runtime lacks WebAssembly SIMD (needs Chrome 91, Firefox 89, Safari 16.4, Node 16.4 or later)',
+          'imgest: this runtime lacks WebAssembly SIMD or exception handling (needs Chrome 95, Firefox 100, Safari 16.4, Node 17 or later)',
         );
       }
       const moduleOrPath = source ?? (await defaultSource());
@@ -44,16 +44,16 @@ export function init(source) {
   return ready;
 }
 
-// A module whose one function uses SIMD instructions (i8x16.splat, i8x16.popcnt): it validates
-// only where WebAssembly SIMD is supported.
-const SIMD_PROBE = new Uint8Array([
-  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15,
-  253, 98, 11,
+// A module whose one function uses SIMD instructions (i8x16.splat, i8x16.popcnt) and an
+// exception-handling block (try … catch_all): it validates only where both are supported.
+const FEATURE_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 14, 1, 12, 0, 6, 64, 25, 11,
+  65, 0, 253, 15, 253, 98, 11,
 ]);
 
-function simdSupported() {
+function featuresSupported() {
   try {
-    return WebAssembly.validate(SIMD_PROBE);
+    return WebAssembly.validate(FEATURE_PROBE);
   } catch {
     return false;
   }

@@ -101,8 +101,8 @@ pub struct ContainerInfo {
     pub jpeg_sof: Option<(u8, u8)>,
     /// JPEG: an Adobe APP14 segment precedes the frame (its CMYK/YCCK data is inverted).
     pub jpeg_adobe: bool,
-    /// JPEG: a 3-component frame holds YCbCr samples (not RGB), by the rules libjpeg and
-    /// `jpeg-decoder` follow: component ids 1, 2, 3 → YCbCr, `R`, `G`, `B` → RGB; else a JFIF
+    /// JPEG: a 3-component frame holds YCbCr samples (not RGB), by the rules libjpeg follows
+    /// (and the decoder is told the result): component ids 1, 2, 3 → YCbCr, `R`, `G`, `B` → RGB; else a JFIF
     /// segment → YCbCr; else Adobe APP14 transform 0 → RGB, 1 → YCbCr; else YCbCr. False for
     /// other component counts and for the rare BG-YCC/BG-RGB and 3-component YCCK frames,
     /// which the decoder handles (or refuses) itself.
@@ -2581,27 +2581,10 @@ mod tests {
     /// with the reason, printed, and not counted as failures.
     #[test]
     fn corpus_matches_expected() {
-        // Same convention as tests/integration/corpus.rs: $IMGEST_CORPUS, else
-        // ../shared/corpus next to the workspace; mandatory when IMGEST_REQUIRE_CORPUS=1.
-        let root = match std::env::var_os("IMGEST_CORPUS") {
-            Some(d) => std::path::PathBuf::from(d),
-            None => {
-                std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus")
-            }
-        };
-        let Ok(text) = std::fs::read_to_string(root.join("EXPECTED.json")) else {
-            let required = std::env::var("IMGEST_REQUIRE_CORPUS").is_ok_and(|v| v == "1");
-            assert!(
-                !required,
-                "IMGEST_REQUIRE_CORPUS=1 but no corpus at {}",
-                root.display()
-            );
-            println!(
-                "SKIPPED: no corpus at {} (set IMGEST_CORPUS)",
-                root.display()
-            );
+        let Some(root) = crate::corpus_root() else {
             return;
         };
+        let text = std::fs::read_to_string(root.join("EXPECTED.json")).unwrap();
         let json: serde_json::Value = serde_json::from_str(&text).unwrap();
         let dirs = ["jpeg", "png", "gif", "webp", "orientation", "large"];
         type Flag = fn(&ContainerInfo) -> bool;

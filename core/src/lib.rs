@@ -28,6 +28,7 @@ pub mod dominant;
 pub mod encode;
 pub mod error;
 pub mod frame;
+mod libjpeg;
 mod libwebp;
 pub mod memory;
 pub mod options;
@@ -48,3 +49,28 @@ pub use validate::Format;
 
 /// The version of this crate.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The shared test corpus for unit tests, as tests/integration/corpus.rs finds it:
+/// `$IMGEST_CORPUS`, else `../shared/corpus` next to the workspace. `None` (the test skips, and
+/// says so) when it is absent, unless `IMGEST_REQUIRE_CORPUS=1` makes it mandatory.
+#[cfg(test)]
+pub(crate) fn corpus_root() -> Option<std::path::PathBuf> {
+    let root = match std::env::var_os("IMGEST_CORPUS") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"),
+    };
+    if root.join("EXPECTED.json").is_file() {
+        return Some(root);
+    }
+    let required = std::env::var("IMGEST_REQUIRE_CORPUS").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "IMGEST_REQUIRE_CORPUS=1 but no corpus at {}",
+        root.display()
+    );
+    println!(
+        "SKIPPED: no corpus at {} (set IMGEST_CORPUS)",
+        root.display()
+    );
+    None
+}
