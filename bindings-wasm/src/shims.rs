@@ -1,7 +1,7 @@
-//! The C library functions libwebp (compiled for `wasm32-unknown-unknown`, which has no libc)
-//! links against, implemented over Rust's allocator. Without them the linker leaves unresolved
-//! `env.*` imports that fail only when the module is instantiated; `.ci/run` checks the `.wasm`
-//! imports nothing from `env`.
+//! The C library functions libwebp and libjpeg (compiled for `wasm32-unknown-unknown`, which has
+//! no libc) link against, implemented over Rust's allocator. Without them the linker leaves
+//! unresolved `env.*` imports that fail only when the module is instantiated; `.ci/run` checks
+//! the `.wasm` imports nothing from `env`.
 #![allow(unsafe_code)]
 
 use core::ffi::c_void;

@@ -92,15 +92,14 @@ int imgest_jpeg_begin(imgest_jpeg *d, const unsigned char *data, unsigned long l
 }
 
 /* What the frame header says: stored size, components, libjpeg's colour space guess, the Adobe
- * marker, precision. */
+ * marker. */
 void imgest_jpeg_info(const imgest_jpeg *d, unsigned *width, unsigned *height, int *components,
-                      int *color_space, int *adobe, int *precision) {
+                      int *color_space, int *adobe) {
   *width = d->cinfo.image_width;
   *height = d->cinfo.image_height;
   *components = d->cinfo.num_components;
   *color_space = (int)d->cinfo.jpeg_color_space;
   *adobe = d->cinfo.saw_Adobe_marker ? 1 : 0;
-  *precision = d->cinfo.data_precision;
 }
 
 /* Starts decompression at 1/`scale_denom` (1, 2, 4 or 8) with the given source and output

@@ -2,7 +2,7 @@
 //!
 //! JPEG goes through libjpeg-turbo's decompressor ([`crate::libjpeg`]), compiled from C in every
 //! build (WebAssembly included, as libwebp is), for three reasons: it is the fastest JPEG decoder
-//! there is (1.5–2.6× less CPU than `jpeg-decoder` here, `benches/RESULTS.md`), CMYK and YCCK
+//! there is (1.5–2.4× less CPU than `jpeg-decoder` here, `benches/RESULTS.md`), CMYK and YCCK
 //! data reach the colour stage as CMYK (the ICC profile, not a naive formula, decides their
 //! colours), and its reduced-size IDCT gives shrink-on-load. Its SIMD code (native builds) and
 //! its C code (WebAssembly) give the same bytes, so every runtime's pixels are identical. Everything else goes through `image`'s

@@ -5,6 +5,7 @@
 #![allow(unsafe_code)]
 
 use core::ffi::{c_char, c_int, c_long, c_uint, c_ulong};
+use core::marker::PhantomData;
 
 use crate::error::{Error, LimitKind};
 
@@ -21,7 +22,6 @@ unsafe extern "C" {
         components: *mut c_int,
         color_space: *mut c_int,
         adobe: *mut c_int,
-        precision: *mut c_int,
     );
     fn imgest_jpeg_start(
         d: *mut u8,
@@ -78,7 +78,8 @@ pub(crate) struct Samples {
 pub(crate) struct Decoder<'a> {
     /// The C state, 16-byte aligned (it holds a `jmp_buf`).
     state: Box<[u128]>,
-    _bytes: &'a [u8],
+    /// libjpeg reads `bytes` until the decoder is dropped.
+    _bytes: PhantomData<&'a [u8]>,
 }
 
 impl Drop for Decoder<'_> {
@@ -100,7 +101,7 @@ impl<'a> Decoder<'a> {
         let size = unsafe { imgest_jpeg_size() };
         let mut d = Decoder {
             state: vec![0u128; size.div_ceil(16)].into_boxed_slice(),
-            _bytes: bytes,
+            _bytes: PhantomData,
         };
         let len = c_ulong::try_from(bytes.len())
             .map_err(|_| Error::corrupt("jpeg", "input too large for the decoder"))?;
@@ -113,20 +114,9 @@ impl<'a> Decoder<'a> {
     }
 
     pub fn info(&mut self) -> Info {
-        let (mut w, mut h, mut c, mut cs, mut adobe, mut precision) = (0, 0, 0, 0, 0, 0);
+        let (mut w, mut h, mut c, mut cs, mut adobe) = (0, 0, 0, 0, 0);
         // SAFETY: the headers were read (`new` succeeded); plain out-parameters.
-        unsafe {
-            imgest_jpeg_info(
-                self.ptr(),
-                &mut w,
-                &mut h,
-                &mut c,
-                &mut cs,
-                &mut adobe,
-                &mut precision,
-            )
-        };
-        let _ = precision;
+        unsafe { imgest_jpeg_info(self.ptr(), &mut w, &mut h, &mut c, &mut cs, &mut adobe) };
         Info {
             width: w,
             height: h,
