@@ -130,9 +130,9 @@ export interface Options {
   placeholder?: boolean;
   /**
    * Decode a JPEG at 1/2, 1/4 or 1/8 scale (DCT-domain scaling) when every variant is at
-   * least twice that much smaller than the image, as libjpeg-based tools do: much faster for
-   * thumbnails, at no visible cost (the scaled image is still ≥ 2× each variant before the
-   * Lanczos resize). Default: `true`.
+   * least 4, 10 or 20 times smaller than the image, as libjpeg-based tools do: much faster
+   * for thumbnails, at no visible cost (the scaled image is still ≥ 2× each variant at 1/2
+   * scale, ≥ 2.5× at 1/4 and 1/8, before the Lanczos resize). Default: `true`.
    */
   shrink_on_load?: boolean;
   /**

@@ -565,11 +565,12 @@ struct Decoded {
 }
 
 /// The JPEG shrink-on-load factor (1, 2, 4 or 8) for an upright `width` × `height` image: the
-/// largest that still leaves the decoded image at least 2.5 times each variant's size, so the
-/// Lanczos resize that follows keeps its quality. 1 when a variant needs the full size.
-/// (libvips leaves twice the size; measured on 15 photos and four sizes, a margin of 2 loses
-/// 0.0003–0.026 SSIM on each, and put an 8-MP photo's 800-px output below libvips' own:
-/// `benches/RESULTS.md`.)
+/// largest whose decoded image still leaves the Lanczos resize that follows enough detail for
+/// every variant: twice each variant's size for 1/2 scale, 2.5 times for 1/4 and 1/8. 1 when a
+/// variant needs the full size. The margins are measured (`benches/RESULTS.md`, 15 photos, four
+/// sizes, SSIM against a full-size reference): libjpeg-turbo's 1/2-scale IDCT at a margin of 2
+/// costs 0.0002–0.0012 SSIM through WebP q85 (and saves 15–30 % of the time), its 1/4 and 1/8
+/// scales at that margin up to 0.022, so those keep 2.5.
 pub fn shrink_factor(width: u32, height: u32, variants: &[Variant]) -> u32 {
     let mut factor = f64::INFINITY;
     for v in variants {
@@ -578,10 +579,10 @@ pub fn shrink_factor(width: u32, height: u32, variants: &[Variant]) -> u32 {
             .min(f64::from(width) / f64::from(w.max(1)))
             .min(f64::from(height) / f64::from(h.max(1)));
     }
-    [8, 4, 2]
+    [(8, 2.5), (4, 2.5), (2, 2.0)]
         .into_iter()
-        .find(|&s| f64::from(s) * 2.5 <= factor)
-        .unwrap_or(1)
+        .find(|&(s, margin)| f64::from(s) * margin <= factor)
+        .map_or(1, |(s, _)| s)
 }
 
 /// The size a variant gets from an upright `width` × `height` image (WebP caps each side at

@@ -562,16 +562,20 @@ fn truncated_signatures_are_corrupt() {
 }
 
 #[test]
-fn shrink_factor_leaves_two_and_a_half_times_each_variant() {
+fn shrink_factor_leaves_two_times_at_half_scale_and_two_and_a_half_below() {
     use imgest::shrink_factor;
     let fit = |s| vec![Variant::fit("v", s)];
-    assert_eq!(shrink_factor(3264, 2448, &fit(800)), 1); // 4.08×: 1/2 would leave 2.04×
-    assert_eq!(shrink_factor(4608, 1976, &fit(800)), 2); // 5.76× → 1/2 leaves 2.88×
+    assert_eq!(shrink_factor(3264, 2448, &fit(800)), 2); // 4.08× → 1/2 leaves 2.04×
+    assert_eq!(shrink_factor(3200, 2400, &fit(800)), 2); // exactly 4×
+    assert_eq!(shrink_factor(3196, 2397, &fit(800)), 1); // just under 4×
+    assert_eq!(shrink_factor(4608, 1976, &fit(800)), 2); // 5.76×
     assert_eq!(shrink_factor(3264, 2448, &fit(400)), 2); // 8.16×: 1/4 would leave 2.04×
     assert_eq!(shrink_factor(4000, 3000, &fit(150)), 8); // 26.7×
     assert_eq!(shrink_factor(2048, 1536, &fit(800)), 1); // 2.56×
     assert_eq!(shrink_factor(1500, 1000, &fit(150)), 4); // exactly 10×
     assert_eq!(shrink_factor(1496, 1000, &fit(150)), 2); // just under 10×
+    assert_eq!(shrink_factor(3000, 2000, &fit(150)), 8); // exactly 20×
+    assert_eq!(shrink_factor(2990, 2000, &fit(150)), 4); // just under 20×
     // A full-size variant, or any variant that needs detail, keeps the full decode.
     assert_eq!(shrink_factor(4000, 3000, &Options::default().variants), 1);
     let mixed = vec![Variant::fit("a", 150), Variant::fit("b", 1600)];
