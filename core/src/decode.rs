@@ -5,8 +5,9 @@
 //! there is (1.5–2.4× less CPU than `jpeg-decoder` here, `benches/RESULTS.md`), CMYK and YCCK
 //! data reach the colour stage as CMYK (the ICC profile, not a naive formula, decides their
 //! colours), and its reduced-size IDCT gives shrink-on-load. Its SIMD code (native builds) and
-//! its C code (WebAssembly) give the same bytes, so every runtime's pixels are identical. Everything else goes through `image`'s
-//! decoders with [`image::Limits`] set from [`Limits`], except WebP, which libwebp decodes.
+//! its C code (WebAssembly) give the same bytes, so every runtime's pixels are identical.
+//! Everything else goes through `image`'s decoders with [`image::Limits`] set from [`Limits`],
+//! except WebP, which libwebp decodes.
 
 use std::io::Cursor;
 
