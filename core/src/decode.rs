@@ -1,6 +1,6 @@
 //! Stage 2: decode the first frame to pixels, within the allocation budget.
 //!
-//! JPEG goes through libjpeg-turbo's decompressor ([`crate::libjpeg`]), compiled from C in every
+//! JPEG goes through libjpeg-turbo's decompressor (`libjpeg.rs`), compiled from C in every
 //! build (WebAssembly included, as libwebp is), for three reasons: it is the fastest JPEG decoder
 //! there is (1.5–2.4× less CPU than `jpeg-decoder` here, `benches/RESULTS.md`), CMYK and YCCK
 //! data reach the colour stage as CMYK (the ICC profile, not a naive formula, decides their
