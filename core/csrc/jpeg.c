@@ -25,9 +25,17 @@ typedef jmp_buf imgest_jmp_buf;
 
 extern const char *const jpeg_std_message_table[];
 
+/* Returned when the caller's `stop` callback asked to stop (outside libjpeg's message codes). */
+#define IMGEST_JPEG_STOPPED 100000
+
 typedef struct imgest_jpeg {
   struct jpeg_decompress_struct cinfo;
   struct jpeg_error_mgr err;
+  struct jpeg_progress_mgr progress;
+  /* Asked at every progress report (each scan's iMCU row, each output row): nonzero stops the
+   * decode. */
+  int (*stop)(const void *ctx);
+  const void *stop_ctx;
   imgest_jmp_buf jump;
   int created;
   int code; /* the libjpeg message code that ended the call, 0 if none */
@@ -48,6 +56,14 @@ static void on_message(j_common_ptr cinfo, int level) {
   if (level < 0) {
     d->err.num_warnings++;
     if (d->err.msg_code == JWRN_JPEG_EOF) on_error(cinfo);
+  }
+}
+
+static void on_progress(j_common_ptr cinfo) {
+  imgest_jpeg *d = (imgest_jpeg *)cinfo;
+  if (d->stop != NULL && d->stop(d->stop_ctx)) {
+    d->code = IMGEST_JPEG_STOPPED;
+    longjmp(d->jump, 1);
   }
 }
 
@@ -103,10 +119,19 @@ void imgest_jpeg_info(const imgest_jpeg *d, unsigned *width, unsigned *height, i
 }
 
 /* Starts decompression at 1/`scale_denom` (1, 2, 4 or 8) with the given source and output
- * colour spaces (J_COLOR_SPACE values), and says the output size. */
+ * colour spaces (J_COLOR_SPACE values), and says the output size. `stop` (may be NULL) is asked
+ * at every progress report of this and the following reads, with `stop_ctx`; it must return
+ * normally (the jump back is made here, in C). A progressive image's scans are all read here. */
 int imgest_jpeg_start(imgest_jpeg *d, unsigned scale_denom, int jpeg_color_space,
-                      int out_color_space, unsigned *width, unsigned *height, int *components) {
+                      int out_color_space, int (*stop)(const void *), const void *stop_ctx,
+                      unsigned *width, unsigned *height, int *components) {
   if (setjmp(d->jump)) return d->code;
+  if (stop != NULL) {
+    d->stop = stop;
+    d->stop_ctx = stop_ctx;
+    d->progress.progress_monitor = on_progress;
+    d->cinfo.progress = &d->progress;
+  }
   d->cinfo.jpeg_color_space = (J_COLOR_SPACE)jpeg_color_space;
   d->cinfo.out_color_space = (J_COLOR_SPACE)out_color_space;
   d->cinfo.scale_num = 1;
@@ -148,6 +173,8 @@ const char *imgest_jpeg_message(const imgest_jpeg *d, int code, const int **para
 
 /* Frees everything the library allocated. Safe after any failure. */
 void imgest_jpeg_end(imgest_jpeg *d) {
+  d->stop = NULL;
+  d->cinfo.progress = NULL;
   if (d->created) {
     if (setjmp(d->jump)) return;
     jpeg_destroy_decompress(&d->cinfo);
@@ -156,9 +183,12 @@ void imgest_jpeg_end(imgest_jpeg *d) {
 }
 
 /* What kind of failure a message code is: 1 = the file uses a JPEG feature this build lacks,
- * 2 = the memory budget, 3 = the data ends early, 0 = anything else (corrupt data). */
+ * 2 = the memory budget, 3 = the data ends early, 4 = the caller's `stop` said so, 0 = anything
+ * else (corrupt data). */
 int imgest_jpeg_kind(int code) {
   switch (code) {
+    case IMGEST_JPEG_STOPPED:
+      return 4;
     case JERR_ARITH_NOTIMPL:
     case JERR_NOT_COMPILED:
     case JERR_SOF_UNSUPPORTED:

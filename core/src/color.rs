@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use image::{DynamicImage, RgbaImage};
 use qcms::{DataType, Intent, Profile, Transform};
 
+use crate::budget::Budget;
 use crate::decode::{Decoded, Pixels};
 use crate::error::Error;
 use crate::frame::Frame;
@@ -172,6 +173,19 @@ impl SrgbTransform {
         }
     }
 
+    /// [`SrgbTransform::apply`] in bands of rows, checking `budget` between them.
+    pub(crate) fn apply_within(&self, frame: &mut Frame, budget: &Budget) -> Result<(), Error> {
+        if frame.channels() != self.channels {
+            return Ok(());
+        }
+        let band = BAND_PIXELS * self.channels;
+        for samples in frame.as_raw_mut().chunks_mut(band) {
+            budget.check()?;
+            self.apply_raw(samples);
+        }
+        budget.check()
+    }
+
     /// Converts raw samples laid out as the frame this transform was built for.
     pub fn apply_raw(&self, samples: &mut [u8]) {
         let whole = samples.len() / self.channels * self.channels;
@@ -188,6 +202,15 @@ impl SrgbTransform {
 /// A profile that cannot be parsed, or does not match the pixel data (a gray profile on RGB
 /// data, say), is ignored and the pixels are taken as sRGB, as browsers do.
 pub fn normalize(decoded: Decoded) -> Result<Normalized, Error> {
+    normalize_within(decoded, &Budget::NONE)
+}
+
+/// Pixels converted per budget check: a few milliseconds of the slowest conversion (qcms'
+/// CMYK).
+const BAND_PIXELS: usize = 1 << 16;
+
+/// [`normalize`], checking `budget` between bands of the whole-image conversions.
+pub(crate) fn normalize_within(decoded: Decoded, budget: &Budget) -> Result<Normalized, Error> {
     let icc = decoded.icc.as_deref();
     let profile = icc.and_then(|icc| Profile::new_from_slice(&prefer_colorimetric(icc), false));
     let icc_description = profile.as_ref().and(icc).and_then(description);
@@ -203,7 +226,13 @@ pub fn normalize(decoded: Decoded) -> Result<Normalized, Error> {
             if let Some(p) = profile.as_ref().filter(|_| space == Some(b"CMYK"))
                 && let Some(t) = transform(p, DataType::CMYK, DataType::RGB8)
             {
-                t.convert(&data, &mut rgb);
+                for (src, dst) in data
+                    .chunks(BAND_PIXELS * 4)
+                    .zip(rgb.chunks_mut(BAND_PIXELS * 3))
+                {
+                    budget.check()?;
+                    t.convert(src, dst);
+                }
                 converted = true;
             }
             if !converted {
@@ -262,7 +291,14 @@ pub fn normalize(decoded: Decoded) -> Result<Normalized, Error> {
                             }
                             converted = true;
                         } else if let Some(t) = transform(p, ty, out) {
-                            t.convert(&src, &mut dst);
+                            let gray = channels - 2;
+                            for (src, dst) in src
+                                .chunks(BAND_PIXELS * gray)
+                                .zip(dst.chunks_mut(BAND_PIXELS * channels))
+                            {
+                                budget.check()?;
+                                t.convert(src, dst);
+                            }
                             converted = true;
                         }
                         if converted {

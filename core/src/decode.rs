@@ -9,10 +9,9 @@
 //! Everything else goes through `image`'s decoders with [`image::Limits`] set from [`Limits`],
 //! except WebP, which libwebp decodes.
 
-use std::io::Cursor;
-
 use image::{DynamicImage, ImageDecoder, ImageError};
 
+use crate::budget::{Budget, CheckedReader};
 use crate::error::{Error, LimitKind};
 use crate::options::Limits;
 use crate::validate::{Checked, Format, check_dimensions};
@@ -72,6 +71,18 @@ pub fn decode_scaled(
     limits: &Limits,
     shrink: u32,
 ) -> Result<Decoded, Error> {
+    decode_within(bytes, checked, limits, shrink, Budget::NONE)
+}
+
+/// [`decode_scaled`] within a time budget: libjpeg checks it between scans and row groups,
+/// libwebp between slices of its input, the other decoders at every read of theirs.
+pub(crate) fn decode_within(
+    bytes: &[u8],
+    checked: &Checked,
+    limits: &Limits,
+    shrink: u32,
+    budget: Budget<'_>,
+) -> Result<Decoded, Error> {
     let format = checked.format;
     let run = || match format {
         Format::Jpeg => {
@@ -80,10 +91,10 @@ pub fn decode_scaled(
             } else {
                 1
             };
-            decode_jpeg(bytes, &checked.header, limits, shrink)
+            decode_jpeg(bytes, &checked.header, limits, shrink, budget)
         }
-        Format::Webp => decode_webp(bytes, limits),
-        other => decode_with_image(bytes, other, limits),
+        Format::Webp => decode_webp(bytes, limits, budget),
+        other => decode_with_image(bytes, other, limits, budget),
     };
     #[cfg(panic = "unwind")]
     {
@@ -112,6 +123,7 @@ fn decode_jpeg(
     header: &crate::container::ContainerInfo,
     limits: &Limits,
     shrink: u32,
+    budget: Budget<'_>,
 ) -> Result<Decoded, Error> {
     use crate::libjpeg::{ColorSpace, Decoder};
 
@@ -133,7 +145,7 @@ fn decode_jpeg(
         4 => (ColorSpace::Cmyk, ColorSpace::Cmyk),
         n => return Err(Error::unsupported(format!("JPEG with {n} components"))),
     };
-    let samples = decoder.decode(shrink, stored, out, limits.max_alloc_bytes)?;
+    let samples = decoder.decode(shrink, stored, out, limits.max_alloc_bytes, &budget)?;
     let (sw, sh) = (samples.width, samples.height);
     let short = || Error::corrupt("jpeg", "decoder returned a short buffer");
     let pixels = match (out, samples.components) {
@@ -165,8 +177,8 @@ fn decode_jpeg(
 }
 
 /// WebP through libwebp's own decoder (the library that also encodes every output).
-fn decode_webp(bytes: &[u8], limits: &Limits) -> Result<Decoded, Error> {
-    let frame = crate::libwebp::decode(bytes, limits)?;
+fn decode_webp(bytes: &[u8], limits: &Limits, budget: Budget<'_>) -> Result<Decoded, Error> {
+    let frame = crate::libwebp::decode(bytes, limits, &budget)?;
     let image = image::RgbaImage::from_raw(frame.width, frame.height, frame.data)
         .ok_or_else(|| Error::internal("webp buffer size"))?;
     // The ICC profile comes from the container walk (`ICCP` chunk).
@@ -190,15 +202,22 @@ fn image_error(format: Format, limits: &Limits, e: ImageError) -> Error {
     }
 }
 
-fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded, Error> {
+fn decode_with_image(
+    bytes: &[u8],
+    format: Format,
+    limits: &Limits,
+    budget: Budget<'_>,
+) -> Result<Decoded, Error> {
     let mut image_limits = image::Limits::default();
     image_limits.max_image_width = Some(limits.max_width);
     image_limits.max_image_height = Some(limits.max_height);
     image_limits.max_alloc = Some(limits.max_alloc_bytes);
     // Format-specific decoders (not `ImageReader`, which links every decoder `image` has —
     // including a second JPEG decoder — into the WASM module).
-    let cursor = Cursor::new(bytes);
-    let err = |e| image_error(format, limits, e);
+    // The decoders read as they decode: every read checks the budget, and a run stopped by it
+    // says so instead of "truncated".
+    let cursor = CheckedReader::new(bytes, budget);
+    let err = |e| budget.or(image_error(format, limits, e));
     let mut decoder: Box<dyn ImageDecoder + '_> = match format {
         Format::Png => Box::new(
             image::codecs::png::PngDecoder::with_limits(cursor, image_limits.clone())
@@ -241,7 +260,7 @@ fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<De
         ));
     }
     let icc = decoder.icc_profile().ok().flatten();
-    let img = DynamicImage::from_decoder(decoder).map_err(|e| image_error(format, limits, e))?;
+    let img = DynamicImage::from_decoder(decoder).map_err(err)?;
     Ok(Decoded {
         pixels: Pixels::Image(img),
         icc,

@@ -2,9 +2,6 @@
 //! through `image`'s pure-Rust encoders. No encoder here writes any metadata chunk: output
 //! carries pixels only (no EXIF, XMP, IPTC, ICC, comments).
 
-#[cfg(feature = "rayon")]
-use std::sync::Arc;
-
 use image::RgbaImage;
 #[cfg(feature = "jpeg-output")]
 use image::codecs::jpeg::JpegEncoder;
@@ -13,9 +10,10 @@ use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 #[cfg(any(feature = "jpeg-output", feature = "png-output"))]
 use image::{ExtendedColorType, ImageEncoder};
 
+use crate::budget::Budget;
 use crate::error::Error;
 use crate::frame::Frame;
-use crate::libwebp::Pixels;
+pub(crate) use crate::libwebp::Pixels;
 use crate::options::OutputFormat;
 
 /// Largest width or height a WebP image can have.
@@ -67,10 +65,7 @@ pub fn encode_frame_owned(
     has_alpha: bool,
 ) -> Result<Vec<u8>, Error> {
     let (channels, size) = (frame.channels(), frame.dimensions());
-    let raw = match frame {
-        Frame::Rgb(img) => img.into_raw(),
-        Frame::Rgba(img) => img.into_raw(),
-    };
+    let raw = frame.into_raw();
     encode_raw(
         Pixels::Owned(raw),
         size,
@@ -82,41 +77,42 @@ pub fn encode_frame_owned(
     )
 }
 
-/// [`encode_frame`] for pixels other threads may still be reading: this reference to them is
-/// dropped as soon as the encoder has its own copy (the last one frees them).
-#[cfg(feature = "rayon")]
-pub(crate) fn encode_frame_shared(
-    frame: Arc<Frame>,
-    format: OutputFormat,
-    quality: u8,
-    lossless: bool,
-    has_alpha: bool,
-) -> Result<Vec<u8>, Error> {
-    let (channels, size) = (frame.channels(), frame.dimensions());
-    let pixels = Pixels::Shared(frame);
-    encode_raw(pixels, size, channels, format, quality, lossless, has_alpha)
-}
-
 /// Encodes `channels`-channel pixels; `has_alpha` keeps the alpha channel of RGBA (RGB has
 /// none to keep).
 fn encode_raw(
     pixels: Pixels<'_>,
-    (w, h): (u32, u32),
+    size: (u32, u32),
     channels: usize,
     format: OutputFormat,
     quality: u8,
     lossless: bool,
     has_alpha: bool,
 ) -> Result<Vec<u8>, Error> {
+    let settings = (format, quality, lossless, has_alpha);
+    encode_within(pixels, size, channels, settings, &Budget::NONE)
+}
+
+/// [`encode_raw`] within a time budget: libwebp checks it at every macroblock row, the JPEG
+/// encoder at every write of its output, the PNG encoder before it starts.
+pub(crate) fn encode_within(
+    pixels: Pixels<'_>,
+    (w, h): (u32, u32),
+    channels: usize,
+    (format, quality, lossless, has_alpha): (OutputFormat, u8, bool, bool),
+    budget: &Budget<'_>,
+) -> Result<Vec<u8>, Error> {
+    budget.check()?;
     let has_alpha = has_alpha && channels == 4;
     match format {
-        OutputFormat::Webp => crate::libwebp::encode(
-            pixels, w, h, channels, quality, lossless, has_alpha,
-        )
-        .map_err(|detail| Error::EncodeFailed {
-            format: "webp",
-            detail,
-        }),
+        OutputFormat::Webp => {
+            crate::libwebp::encode(pixels, w, h, channels, quality, lossless, has_alpha, budget)
+                .map_err(|detail| {
+                    budget.or(Error::EncodeFailed {
+                        format: "webp",
+                        detail,
+                    })
+                })
+        }
         #[cfg(feature = "jpeg-output")]
         OutputFormat::Jpeg => {
             let raw = pixels.as_slice();
@@ -125,14 +121,19 @@ fn encode_raw(
             } else {
                 std::borrow::Cow::Borrowed(raw)
             };
-            let mut out = Vec::new();
+            let mut out = CheckedWriter {
+                out: Vec::new(),
+                budget,
+            };
             JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100))
                 .write_image(&rgb, w, h, ExtendedColorType::Rgb8)
-                .map_err(|e| Error::EncodeFailed {
-                    format: "jpeg",
-                    detail: e.to_string(),
+                .map_err(|e| {
+                    budget.or(Error::EncodeFailed {
+                        format: "jpeg",
+                        detail: e.to_string(),
+                    })
                 })?;
-            Ok(out)
+            Ok(out.out)
         }
         #[cfg(feature = "png-output")]
         OutputFormat::Png => {
@@ -165,6 +166,28 @@ fn encode_raw(
                 detail: format!("{} output is not enabled in this build", other.as_str()),
             })
         }
+    }
+}
+
+/// The JPEG encoder's output, checking the budget at every write (the encoder writes as it goes).
+#[cfg(feature = "jpeg-output")]
+struct CheckedWriter<'a, 'b> {
+    out: Vec<u8>,
+    budget: &'a Budget<'b>,
+}
+
+#[cfg(feature = "jpeg-output")]
+impl std::io::Write for CheckedWriter<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.budget.stopped() {
+            return Err(std::io::Error::other("stopped by the time budget"));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -227,8 +250,10 @@ mod tests {
 
     #[test]
     fn webp_rejects_oversized() {
-        let err = crate::libwebp::encode(Pixels::Borrowed(&[]), 16384, 1, 4, 85, false, false)
-            .unwrap_err();
+        let none = Budget::NONE;
+        let err =
+            crate::libwebp::encode(Pixels::Borrowed(&[]), 16384, 1, 4, 85, false, false, &none)
+                .unwrap_err();
         assert!(err.contains("16383"));
     }
 

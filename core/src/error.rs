@@ -116,6 +116,19 @@ pub enum Error {
         #[source]
         source: Option<std::io::Error>,
     },
+    /// The run took longer than its time budget ([`crate::Options::timeout_ms`]) and was
+    /// stopped. The same input with the same budget would most likely time out again.
+    #[error("time budget exceeded: stopped after {elapsed_ms} ms of a {timeout_ms} ms budget")]
+    Timeout {
+        /// The budget, in milliseconds.
+        timeout_ms: u64,
+        /// How long the run had taken when a check found the budget spent.
+        elapsed_ms: u64,
+    },
+    /// The run was cancelled through its [`crate::CancelToken`] (in JavaScript, its
+    /// `AbortSignal`).
+    #[error("cancelled by the caller")]
+    Cancelled,
     /// A bug in imgest. Please report it.
     #[error("internal error: {detail}")]
     Internal {
@@ -148,6 +161,10 @@ pub enum ErrorCode {
     EncodeFailed = 6,
     /// See [`Error::Storage`].
     Storage = 7,
+    /// See [`Error::Timeout`].
+    Timeout = 8,
+    /// See [`Error::Cancelled`].
+    Cancelled = 9,
     /// See [`Error::Internal`].
     Internal = 255,
 }
@@ -162,6 +179,8 @@ impl ErrorCode {
         ErrorCode::InvalidOptions,
         ErrorCode::EncodeFailed,
         ErrorCode::Storage,
+        ErrorCode::Timeout,
+        ErrorCode::Cancelled,
         ErrorCode::Internal,
     ];
 
@@ -175,6 +194,8 @@ impl ErrorCode {
             ErrorCode::InvalidOptions => "invalid_options",
             ErrorCode::EncodeFailed => "encode_failed",
             ErrorCode::Storage => "storage",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::Cancelled => "cancelled",
             ErrorCode::Internal => "internal",
         }
     }
@@ -207,6 +228,8 @@ impl Error {
             Error::InvalidOptions { .. } => ErrorCode::InvalidOptions,
             Error::EncodeFailed { .. } => ErrorCode::EncodeFailed,
             Error::Storage { .. } => ErrorCode::Storage,
+            Error::Timeout { .. } => ErrorCode::Timeout,
+            Error::Cancelled => ErrorCode::Cancelled,
             Error::Internal { .. } => ErrorCode::Internal,
         }
     }
@@ -264,6 +287,8 @@ mod tests {
             (5, "invalid_options"),
             (6, "encode_failed"),
             (7, "storage"),
+            (8, "timeout"),
+            (9, "cancelled"),
             (255, "internal"),
         ];
         assert_eq!(ErrorCode::ALL.len(), expected.len());
@@ -303,6 +328,14 @@ mod tests {
                 },
                 ErrorCode::Storage,
             ),
+            (
+                Error::Timeout {
+                    timeout_ms: 1,
+                    elapsed_ms: 2,
+                },
+                ErrorCode::Timeout,
+            ),
+            (Error::Cancelled, ErrorCode::Cancelled),
             (Error::internal("x"), ErrorCode::Internal),
         ];
         for (err, code) in cases {

@@ -46,6 +46,14 @@ impl Frame {
         }
     }
 
+    /// The samples, rows packed, as an owned buffer (no copy).
+    pub fn into_raw(self) -> Vec<u8> {
+        match self {
+            Frame::Rgb(img) => img.into_raw(),
+            Frame::Rgba(img) => img.into_raw(),
+        }
+    }
+
     /// A frame of `channels` (3 or 4) channels over `data`, if the sizes agree.
     pub fn from_raw(width: u32, height: u32, channels: usize, data: Vec<u8>) -> Option<Frame> {
         match channels {

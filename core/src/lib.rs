@@ -21,6 +21,7 @@
 //! - `jpeg-output`, `png-output` (default): write JPEG and PNG variants (without them such a
 //!   variant is `invalid_options`).
 
+mod budget;
 pub mod color;
 pub mod container;
 pub mod decode;
@@ -41,6 +42,7 @@ mod shaper;
 pub mod storage;
 pub mod validate;
 
+pub use budget::CancelToken;
 pub use error::{Error, ErrorCode, LimitKind};
 pub use options::{Limits, Options, OutputFormat, Variant};
 pub use output::{Color, MetadataFound, Output, PaletteColor, SourceReport, VariantOutput};

@@ -4,9 +4,10 @@
 //! Rust; this module owns the state, the output buffer and the limits.
 #![allow(unsafe_code)]
 
-use core::ffi::{c_char, c_int, c_long, c_uint, c_ulong};
+use core::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 use core::marker::PhantomData;
 
+use crate::budget::Budget;
 use crate::error::{Error, LimitKind};
 
 // Link the library `mozjpeg-sys` builds.
@@ -28,6 +29,8 @@ unsafe extern "C" {
         scale_denom: c_uint,
         jpeg_color_space: c_int,
         out_color_space: c_int,
+        stop: Option<unsafe extern "C" fn(*const c_void) -> c_int>,
+        stop_ctx: *const c_void,
         width: *mut c_uint,
         height: *mut c_uint,
         components: *mut c_int,
@@ -42,6 +45,16 @@ unsafe extern "C" {
     fn imgest_jpeg_message(d: *const u8, code: c_int, params: *mut *const c_int) -> *const c_char;
     fn imgest_jpeg_kind(code: c_int) -> c_int;
     fn imgest_jpeg_end(d: *mut u8);
+}
+
+/// libjpeg's progress callback: nonzero once the run's time budget is spent or it is cancelled.
+///
+/// # Safety
+/// `ctx` points at a live [`Budget`].
+unsafe extern "C" fn stop(ctx: *const c_void) -> c_int {
+    // SAFETY: the caller's contract; `stopped` reads the clock and an atomic, and cannot panic.
+    let time = unsafe { &*ctx.cast::<Budget<'_>>() };
+    c_int::from(time.stopped())
 }
 
 /// libjpeg's `J_COLOR_SPACE` values.
@@ -127,28 +140,37 @@ impl<'a> Decoder<'a> {
     }
 
     /// Decodes the whole image at `1/shrink` scale from `stored` to `out` colour space.
-    /// `budget` is the allocation budget the output buffer must fit in.
+    /// `budget` is the allocation budget the output buffer must fit in; `time` is checked at
+    /// every progress report of libjpeg (each iMCU row of each scan, each output row).
     pub fn decode(
         mut self,
         shrink: u32,
         stored: ColorSpace,
         out: ColorSpace,
         budget: u64,
+        time: &Budget<'_>,
     ) -> Result<Samples, Error> {
         let (mut w, mut h, mut c) = (0, 0, 0);
-        // SAFETY: the headers were read; plain out-parameters.
+        let stop: Option<unsafe extern "C" fn(*const c_void) -> c_int> =
+            if time.is_bounded() { Some(stop) } else { None };
+        let ctx: *const Budget<'_> = time;
+        // SAFETY: the headers were read; plain out-parameters. `ctx` points at `time`, which
+        // outlives this call and every read below (the decoder is consumed by this method and
+        // `end` forgets the callback).
         let code = unsafe {
             imgest_jpeg_start(
                 self.ptr(),
                 shrink,
                 stored as c_int,
                 out as c_int,
+                stop,
+                ctx.cast(),
                 &mut w,
                 &mut h,
                 &mut c,
             )
         };
-        self.check(code, budget)?;
+        self.check(code, budget).map_err(|e| time.or(e))?;
         let components = u32::try_from(c).unwrap_or(0);
         let stride = w as usize * components as usize;
         let total = stride as u64 * u64::from(h);
@@ -169,7 +191,7 @@ impl<'a> Decoder<'a> {
                     &mut done,
                 )
             };
-            self.check(code, budget)?;
+            self.check(code, budget).map_err(|e| time.or(e))?;
             if done == 0 {
                 return Err(Error::corrupt("jpeg", "truncated: no more rows"));
             }
@@ -193,6 +215,7 @@ impl<'a> Decoder<'a> {
         Err(match kind {
             1 => Error::unsupported(format!("JPEG: {message}")),
             2 => Error::limit_exceeded(LimitKind::Alloc, budget.saturating_add(1), budget),
+            4 => Error::internal("libjpeg stopped without a spent time budget"),
             3 => Error::corrupt("jpeg", format!("truncated: {message}")),
             _ => Error::corrupt("jpeg", message),
         })
@@ -273,7 +296,43 @@ mod tests {
     }
 
     fn decode(bytes: &[u8], shrink: u32, budget: u64) -> Result<Samples, Error> {
-        Decoder::new(bytes, budget)?.decode(shrink, ColorSpace::YCbCr, ColorSpace::Rgb, budget)
+        let time = Budget::NONE;
+        Decoder::new(bytes, budget)?.decode(
+            shrink,
+            ColorSpace::YCbCr,
+            ColorSpace::Rgb,
+            budget,
+            &time,
+        )
+    }
+
+    /// A cancelled or spent budget stops the decode at libjpeg's next progress report, in a
+    /// baseline image's rows and in a progressive image's scans (read by `start`), and the
+    /// decoder state is freed (valgrind runs the same path through the C tests).
+    #[test]
+    fn a_spent_budget_stops_libjpeg() {
+        let token = crate::CancelToken::new();
+        token.cancel();
+        let time = Budget::start(None, Some(&token));
+        let bytes = jpeg(640, 480);
+        let err = Decoder::new(&bytes, 1 << 30)
+            .unwrap()
+            .decode(1, ColorSpace::YCbCr, ColorSpace::Rgb, 1 << 30, &time)
+            .err()
+            .unwrap();
+        assert_eq!(err.code(), ErrorCode::Cancelled, "{err}");
+        let Some(root) = crate::corpus_root() else {
+            return;
+        };
+        let bytes = std::fs::read(root.join("jpeg/progressive_3.jpg")).unwrap();
+        let time = Budget::start(Some(1), None);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let err = Decoder::new(&bytes, 1 << 30)
+            .unwrap()
+            .decode(8, ColorSpace::YCbCr, ColorSpace::Rgb, 1 << 30, &time)
+            .err()
+            .unwrap();
+        assert_eq!(err.code(), ErrorCode::Timeout, "{err}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use core::mem::MaybeUninit;
 
 use libwebp_sys as sys;
 
+use crate::budget::Budget;
 use crate::encode::WEBP_MAX_DIMENSION;
 use crate::error::{Error, LimitKind};
 use crate::options::Limits;
@@ -53,8 +54,21 @@ impl Pixels<'_> {
     }
 }
 
+/// libwebp's progress hook (every macroblock row, and between the encoder's passes): returning
+/// 0 aborts the encode (`VP8_ENC_ERROR_USER_ABORT`) once the run's budget is spent.
+///
+/// # Safety
+/// `picture.user_data` points at a live [`Budget`].
+unsafe extern "C" fn progress(_percent: c_int, picture: *const sys::WebPPicture) -> c_int {
+    // SAFETY: the caller's contract (set in `encode`, which outlives the `WebPEncode` call).
+    let budget = unsafe { &*(*picture).user_data.cast::<Budget<'_>>() };
+    c_int::from(!budget.stopped())
+}
+
 /// Encodes `pixels`: RGB (`channels` 3) or straight-alpha RGBA (4; the alpha is dropped unless
-/// `has_alpha`).
+/// `has_alpha`). `budget` is checked before the import and at every progress report of the
+/// encoder; a stopped encode is an `Err` the caller replaces by the budget's error.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn encode(
     pixels: Pixels<'_>,
     width: u32,
@@ -63,7 +77,11 @@ pub(crate) fn encode(
     quality: u8,
     lossless: bool,
     has_alpha: bool,
+    budget: &Budget<'_>,
 ) -> Result<Vec<u8>, String> {
+    if budget.stopped() {
+        return Err("stopped by the time budget".into());
+    }
     if width == 0 || height == 0 || width > WEBP_MAX_DIMENSION || height > WEBP_MAX_DIMENSION {
         return Err(format!(
             "{width}x{height} is outside WebP's 1..={WEBP_MAX_DIMENSION} px per side"
@@ -130,6 +148,10 @@ pub(crate) fn encode(
         if imported == 0 {
             return Err("out of memory importing pixels".into());
         }
+        if budget.is_bounded() {
+            guard.picture.progress_hook = Some(progress);
+            guard.picture.user_data = (budget as *const Budget<'_>).cast_mut().cast::<c_void>();
+        }
         guard.picture.writer = Some(sys::WebPMemoryWrite);
         guard.picture.custom_ptr =
             (&mut guard.writer as *mut sys::WebPMemoryWriter).cast::<c_void>();
@@ -173,8 +195,9 @@ fn rgba_buffer(width: u32, height: u32, limits: &Limits) -> Result<Vec<u8>, Erro
     Ok(vec![0; len])
 }
 
-/// Decodes a WebP file, still or animated (first frame only), within `limits`.
-pub(crate) fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, Error> {
+/// Decodes a WebP file, still or animated (first frame only), within `limits`; `budget` is
+/// checked between slices of the input (see [`decode_into`]).
+pub(crate) fn decode(bytes: &[u8], limits: &Limits, budget: &Budget<'_>) -> Result<Frame, Error> {
     let mut features = MaybeUninit::<sys::WebPBitstreamFeatures>::zeroed();
     // SAFETY: `bytes` is a live slice of the given length; `features` is writable memory of
     // the struct's size, which libwebp fills (zeroed first, so every field is initialised).
@@ -195,9 +218,15 @@ pub(crate) fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, Error> {
     check_dimensions(width, height, limits)?;
     let mut data = rgba_buffer(width, height, limits)?;
     if features.has_animation != 0 {
-        first_frame(bytes, &mut data, width, height)?;
+        first_frame(bytes, &mut data, width, height, budget)?;
     } else {
-        decode_into(bytes, &mut data, width as usize * 4, (width, height))?;
+        decode_into(
+            bytes,
+            &mut data,
+            width as usize * 4,
+            (width, height),
+            budget,
+        )?;
     }
     Ok(Frame {
         width,
@@ -206,9 +235,31 @@ pub(crate) fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, Error> {
     })
 }
 
+/// Deletes an incremental decoder on every path.
+struct IncrementalDecoder(*mut sys::WebPIDecoder);
+
+impl Drop for IncrementalDecoder {
+    fn drop(&mut self) {
+        // SAFETY: a non-null decoder from `WebPIDecode`, deleted once.
+        unsafe { sys::WebPIDelete(self.0) }
+    }
+}
+
+/// Input handed to libwebp's incremental decoder between two budget checks: a few milliseconds
+/// of decoding.
+const SLICE: usize = 64 * 1024;
+
 /// Decodes one still bitstream (a file, or an animation frame's `ALPH` + `VP8 `/`VP8L` chunks)
-/// into `out` as RGBA, rows `stride` bytes apart. The bitstream must be `size` pixels.
-fn decode_into(bytes: &[u8], out: &mut [u8], stride: usize, size: (u32, u32)) -> Result<(), Error> {
+/// into `out` as RGBA, rows `stride` bytes apart. The bitstream must be `size` pixels. With a
+/// bounded `budget`, libwebp's incremental decoder takes the input in slices (the same pixels,
+/// decoded as far as each slice allows) and the budget is checked between them.
+fn decode_into(
+    bytes: &[u8],
+    out: &mut [u8],
+    stride: usize,
+    size: (u32, u32),
+    budget: &Budget<'_>,
+) -> Result<(), Error> {
     let mut config =
         sys::WebPDecoderConfig::new().map_err(|()| Error::internal("libwebp version mismatch"))?;
     let status = {
@@ -238,6 +289,37 @@ fn decode_into(bytes: &[u8], out: &mut [u8], stride: usize, size: (u32, u32)) ->
         stride: c_int::try_from(stride).map_err(|_| Error::internal("row too long"))?,
         size: out.len(),
     };
+    if budget.is_bounded() {
+        budget.check()?;
+        // SAFETY: as below for the output buffer, which `out` provides for as long as the
+        // decoder lives (it is deleted before this function returns). No input is given yet.
+        let idec = unsafe { sys::WebPIDecode(core::ptr::null(), 0, &mut config) };
+        if idec.is_null() {
+            return Err(Error::internal("libwebp could not start a decoder"));
+        }
+        let idec = IncrementalDecoder(idec);
+        let mut end = 0;
+        loop {
+            end = (end + SLICE).min(bytes.len());
+            // SAFETY: `bytes[..end]` is live; each call gives a longer prefix of the same
+            // buffer, as `WebPIUpdate` requires.
+            let status = unsafe { sys::WebPIUpdate(idec.0, bytes.as_ptr(), end) };
+            match status {
+                sys::VP8StatusCode::VP8_STATUS_OK => break,
+                sys::VP8StatusCode::VP8_STATUS_SUSPENDED if end < bytes.len() => {
+                    budget.check()?;
+                }
+                sys::VP8StatusCode::VP8_STATUS_SUSPENDED => {
+                    return Err(status_error(sys::VP8StatusCode::VP8_STATUS_NOT_ENOUGH_DATA));
+                }
+                other => return Err(status_error(other)),
+            }
+        }
+        drop(idec);
+        // SAFETY: frees only what libwebp allocated itself (nothing, for external memory).
+        unsafe { sys::WebPFreeDecBuffer(&mut config.output) };
+        return Ok(());
+    }
     // SAFETY: `bytes` is a live slice; the output buffer is external memory that `out` (live and
     // exclusively borrowed for the call) provides: libwebp checks that `size` bytes at `stride`
     // hold the image before writing, and writes nowhere else. `WebPFreeDecBuffer` frees only
@@ -266,7 +348,13 @@ impl Drop for Demuxer {
 /// The first frame of an animation, placed on `canvas` (`width × height` RGBA, transparent):
 /// what a browser shows before the animation advances (the canvas background colour is only a
 /// hint, which browsers ignore).
-fn first_frame(bytes: &[u8], canvas: &mut [u8], width: u32, height: u32) -> Result<(), Error> {
+fn first_frame(
+    bytes: &[u8],
+    canvas: &mut [u8],
+    width: u32,
+    height: u32,
+    budget: &Budget<'_>,
+) -> Result<(), Error> {
     let data = sys::WebPData {
         bytes: bytes.as_ptr(),
         size: bytes.len(),
@@ -316,7 +404,7 @@ fn first_frame(bytes: &[u8], canvas: &mut [u8], width: u32, height: u32) -> Resu
             let start = y * stride + x * 4;
             let len = (fh as usize - 1) * stride + fw as usize * 4;
             match canvas.get_mut(start..start + len) {
-                Some(out) => decode_into(fragment, out, stride, (fw, fh)),
+                Some(out) => decode_into(fragment, out, stride, (fw, fh), budget),
                 None => Err(Error::internal("frame rectangle outside the canvas buffer")),
             }
         }

@@ -289,6 +289,10 @@ pub struct Options {
     /// for thumbnails, at no visible cost (the scaled image is still ≥ 2× each variant at 1/2
     /// scale, ≥ 2.5× at 1/4 and 1/8, before the Lanczos resize). Default: `true`.
     pub shrink_on_load: bool,
+    /// Time budget of one run, in milliseconds: a run still going when it is spent stops within
+    /// milliseconds with [`Error::Timeout`](crate::Error::Timeout) (`timeout`) and frees what it
+    /// allocated. Default: none (a run is bounded only by [`Limits`]).
+    pub timeout_ms: Option<u64>,
 }
 
 impl Default for Options {
@@ -306,6 +310,7 @@ impl Default for Options {
             palette_size: 5,
             placeholder: true,
             shrink_on_load: true,
+            timeout_ms: None,
         }
     }
 }
@@ -352,6 +357,12 @@ impl Options {
         self
     }
 
+    /// Sets the time budget of a run ([`Options::timeout_ms`]; `None`: unbounded).
+    pub fn with_timeout_ms(mut self, timeout_ms: Option<u64>) -> Options {
+        self.timeout_ms = timeout_ms;
+        self
+    }
+
     /// Turns the ThumbHash placeholder on or off.
     pub fn with_placeholder(mut self, on: bool) -> Options {
         self.placeholder = on;
@@ -395,6 +406,9 @@ impl Options {
                 "variants",
                 format!("at most {MAX_VARIANTS} variants are allowed"),
             ));
+        }
+        if self.timeout_ms == Some(0) {
+            return Err(Error::invalid("timeout_ms", "must be at least 1"));
         }
         if self.palette_size > 16 {
             return Err(Error::invalid("palette_size", "must be 0..=16"));

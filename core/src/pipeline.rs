@@ -7,6 +7,7 @@ use std::sync::{Mutex, PoisonError};
 use image::RgbaImage;
 use sha2::{Digest, Sha256};
 
+use crate::budget::{Budget, CancelToken};
 use crate::color::{self, SrgbTransform};
 use crate::container;
 use crate::decode;
@@ -75,13 +76,25 @@ impl PipelinePool {
 
     /// [`Pipeline::run`] on an idle pipeline of the pool (a new one when all are busy).
     pub fn run(&self, input: &[u8]) -> Result<Output, Error> {
+        self.with_pipeline(|p| p.run(input))
+    }
+
+    /// [`Pipeline::run_cancellable`] on an idle pipeline of the pool.
+    pub fn run_cancellable(&self, input: &[u8], token: &CancelToken) -> Result<Output, Error> {
+        self.with_pipeline(|p| p.run_cancellable(input, token))
+    }
+
+    fn with_pipeline(
+        &self,
+        run: impl FnOnce(&mut Pipeline) -> Result<Output, Error>,
+    ) -> Result<Output, Error> {
         let idle = || self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let taken = idle().pop();
         let mut pipeline = match taken {
             Some(p) => p,
             None => Pipeline::new(self.options.clone())?,
         };
-        let result = pipeline.run(input);
+        let result = run(&mut pipeline);
         idle().push(pipeline);
         result
     }
@@ -114,28 +127,33 @@ impl Pipeline {
     }
 
     /// Validates, decodes, converts to sRGB and orients `input`, without resizing or encoding.
+    /// [`Options::timeout_ms`] bounds it.
     pub fn prepare(&self, input: &[u8]) -> Result<Prepared, Error> {
+        let budget = Budget::start(self.options.timeout_ms, None);
         let Decoded {
             mut frame,
             to_srgb,
             orientation,
             source,
-        } = self.decode(input)?;
+        } = self.decode(input, budget)?;
         if let Some(t) = &to_srgb {
-            t.apply(&mut frame);
+            t.apply_within(&mut frame, &budget)?;
         }
         let image = orient::apply_frame(frame, orientation).into_rgba();
+        budget.check()?;
         Ok(Prepared { image, source })
     }
 
     /// Validates and decodes `input`, leaving the conversion to sRGB and the orientation to the
     /// pixels that are kept.
-    fn decode(&self, input: &[u8]) -> Result<Decoded, Error> {
+    fn decode(&self, input: &[u8], budget: Budget<'_>) -> Result<Decoded, Error> {
         let limits = &self.options.limits;
+        budget.check()?;
         let checked = validate::check(input, limits)?;
         let format = checked.format;
         let info = container::scan(input, format.kind(), limits.max_frames);
         check_scans_and_icc(&info, limits)?;
+        budget.check()?;
         let orientation = info
             .orientation
             .filter(|o| (1..=8).contains(o))
@@ -147,7 +165,7 @@ impl Pipeline {
         } else {
             1
         };
-        let mut decoded = decode::decode_scaled(input, &checked, limits, shrink)?;
+        let mut decoded = decode::decode_within(input, &checked, limits, shrink, budget)?;
         if decoded.icc.is_none() && !info.icc_compressed {
             // Profiles only the container walker finds (GIF ICC extension, BMP V5).
             decoded.icc = info.icc.clone();
@@ -158,7 +176,7 @@ impl Pipeline {
             decoded.pixels.dimensions()
         };
         let has_icc = decoded.icc.is_some() || info.has_icc;
-        let normalized = color::normalize(decoded)?;
+        let normalized = color::normalize_within(decoded, &budget)?;
         let (width, height) = orient::oriented_size(stored_width, stored_height, orientation);
         let source = SourceReport {
             format,
@@ -191,21 +209,59 @@ impl Pipeline {
         })
     }
 
-    /// Runs the whole pipeline on `input`.
+    /// Runs the whole pipeline on `input`. [`Options::timeout_ms`] bounds it: past the budget,
+    /// the run stops at its next check with [`Error::Timeout`].
     pub fn run(&mut self, input: &[u8]) -> Result<Output, Error> {
-        let decoded = self.decode(input)?;
-        self.produce(decoded)
+        let budget = Budget::start(self.options.timeout_ms, None);
+        self.run_within(input, budget)
     }
 
-    /// Resizes, encodes and analyses prepared pixels.
+    /// [`Pipeline::run`], stopped with [`Error::Cancelled`] within milliseconds of
+    /// [`CancelToken::cancel`] being called (from any thread). The pipeline stays usable.
+    ///
+    /// ```
+    /// let token = imgest::CancelToken::new();
+    /// let stopper = token.clone();
+    /// std::thread::spawn(move || stopper.cancel()); // a caller that gives up
+    /// let mut pipeline = imgest::Pipeline::new(imgest::Options::default())?;
+    /// let err = pipeline.run_cancellable(b"not an image", &token).unwrap_err();
+    /// assert!(matches!(
+    ///     err.code(),
+    ///     imgest::ErrorCode::Cancelled | imgest::ErrorCode::NotAnImage
+    /// ));
+    /// # Ok::<(), imgest::Error>(())
+    /// ```
+    pub fn run_cancellable(&mut self, input: &[u8], token: &CancelToken) -> Result<Output, Error> {
+        let budget = Budget::start(self.options.timeout_ms, Some(token));
+        self.run_within(input, budget)
+    }
+
+    fn run_within(&mut self, input: &[u8], budget: Budget<'_>) -> Result<Output, Error> {
+        let decoded = self.decode(input, budget)?;
+        self.produce(decoded, budget)
+    }
+
+    /// Resizes, encodes and analyses, and on failure (a spent budget, say, between two
+    /// resizes) frees the large resampling scratch a successful run would have freed.
+    fn produce(&mut self, decoded: Decoded, budget: Budget<'_>) -> Result<Output, Error> {
+        let result = self.produce_inner(decoded, budget);
+        if result.is_err() {
+            self.resizer.shrink_scratch(SCRATCH_KEPT);
+        }
+        result
+    }
+
+    /// Resizes, encodes and analyses prepared pixels, within [`Options::timeout_ms`].
     pub fn finish(&mut self, prepared: Prepared) -> Result<Output, Error> {
+        let budget = Budget::start(self.options.timeout_ms, None);
         let Prepared { image, source } = prepared;
-        self.produce(Decoded {
+        let decoded = Decoded {
             frame: Frame::Rgba(image),
             to_srgb: None,
             orientation: 1,
             source,
-        })
+        };
+        self.produce(decoded, budget)
     }
 
     /// Resizes the decoded pixels first, then converts and orients only what is kept (as
@@ -213,7 +269,7 @@ impl Pipeline {
     /// colour-converting every decoded pixel. Variants are encoded in parallel, and a full-size
     /// variant starts encoding (from a turned and converted copy if it needs one) before the
     /// others are resized.
-    fn produce(&mut self, decoded: Decoded) -> Result<Output, Error> {
+    fn produce_inner(&mut self, decoded: Decoded, budget: Budget<'_>) -> Result<Output, Error> {
         let Decoded {
             mut frame,
             mut to_srgb,
@@ -225,7 +281,7 @@ impl Pipeline {
         if linear && let Some(t) = to_srgb.take() {
             // Linear light is sRGB's: convert every pixel first, so the resampling is exact for
             // any source profile.
-            t.apply(&mut frame);
+            t.apply_within(&mut frame, &budget)?;
         }
 
         let (dominant_color, palette) = if self.options.dominant_color {
@@ -248,6 +304,7 @@ impl Pipeline {
         } else {
             (None, Vec::new())
         };
+        budget.check()?;
         let placeholder = if self.options.placeholder {
             Some(placeholder::thumbhash_frame(
                 &frame,
@@ -259,6 +316,7 @@ impl Pipeline {
         } else {
             None
         };
+        budget.check()?;
 
         let Pipeline { options, resizer } = self;
         // Each variant with its place in the output.
@@ -271,6 +329,7 @@ impl Pipeline {
             orientation,
             has_alpha,
             linear,
+            budget,
         };
         #[cfg(feature = "rayon")]
         let frame = Arc::new(frame);
@@ -315,13 +374,13 @@ impl Pipeline {
                         let mut copy = orient::apply_copy(&shared, orientation);
                         drop(shared);
                         if let Some(t) = finish.to_srgb {
-                            t.apply(&mut copy);
+                            t.apply_within(&mut copy, &budget)?;
                         }
                         EncodeFrom::Owned(copy)
                     };
                     if let [(v, order)] = early[..] {
                         // The pixels go along and are dropped once the encoder has its copy.
-                        let out = encode_variant(from, v, has_alpha)?;
+                        let out = encode_variant(from, v, has_alpha, &budget)?;
                         return Ok(vec![(order, out)]);
                     }
                     let pixels: &Frame = match &from {
@@ -333,14 +392,15 @@ impl Pipeline {
                         .into_par_iter()
                         .map(|(v, order)| {
                             let from = EncodeFrom::Borrowed(pixels);
-                            Ok::<_, Error>((order, encode_variant(from, v, has_alpha)?))
+                            Ok::<_, Error>((order, encode_variant(from, v, has_alpha, &budget)?))
                         })
                         .collect::<Result<Vec<_>, Error>>()
                 },
                 move || variants(resizer, frame, jobs, upright_size, finish),
             );
-            let mut first = first?;
-            first.append(&mut rest?);
+            // A run stopped by its budget reports the budget, whichever side noticed first.
+            let mut first = first.map_err(|e| budget.or(e))?;
+            first.append(&mut rest.map_err(|e| budget.or(e))?);
             first
         };
         // On one thread the variants come out in order.
@@ -367,6 +427,7 @@ struct Finish<'a> {
     orientation: u8,
     has_alpha: bool,
     linear: bool,
+    budget: Budget<'a>,
 }
 
 /// Where a variant's encoder takes its pixels from.
@@ -385,23 +446,24 @@ fn encode_variant(
     from: EncodeFrom<'_>,
     v: &Variant,
     has_alpha: bool,
+    budget: &Budget<'_>,
 ) -> Result<VariantOutput, Error> {
-    let (format, quality, lossless) = (v.format, v.quality, v.lossless);
-    let ((width, height), bytes) = match from {
-        EncodeFrom::Owned(f) => (
-            f.dimensions(),
-            encode::encode_frame_owned(f, format, quality, lossless, has_alpha)?,
-        ),
+    let settings = (v.format, v.quality, v.lossless, has_alpha);
+    let (size, channels, pixels) = match from {
+        EncodeFrom::Owned(f) => {
+            let (size, channels) = (f.dimensions(), f.channels());
+            (size, channels, encode::Pixels::Owned(f.into_raw()))
+        }
         EncodeFrom::Borrowed(f) => (
             f.dimensions(),
-            encode::encode_frame(f, format, quality, lossless, has_alpha)?,
+            f.channels(),
+            encode::Pixels::Borrowed(f.as_raw()),
         ),
         #[cfg(feature = "rayon")]
-        EncodeFrom::Shared(f) => (
-            f.dimensions(),
-            encode::encode_frame_shared(f, format, quality, lossless, has_alpha)?,
-        ),
+        EncodeFrom::Shared(f) => (f.dimensions(), f.channels(), encode::Pixels::Shared(f)),
     };
+    let bytes = encode::encode_within(pixels, size, channels, settings, budget)?;
+    let (width, height) = size;
     let sha256 = hex(&Sha256::digest(&bytes));
     Ok(VariantOutput {
         name: v.name.clone(),
@@ -430,6 +492,7 @@ fn variants(
         orientation,
         has_alpha,
         linear,
+        budget,
     } = finish;
     let turned = (5..=8).contains(&orientation);
     let unturned = |(w, h): (u32, u32)| if turned { (h, w) } else { (w, h) };
@@ -445,6 +508,7 @@ fn variants(
             Some(i) => i,
             None => {
                 let (w, h) = unturned(size);
+                budget.check()?;
                 let img = if (w, h) == frame.dimensions() {
                     None
                 } else {
@@ -470,16 +534,18 @@ fn variants(
         }
     }
     drop(frame);
+    budget.check()?;
     let finish = |img: &mut Option<Frame>| {
         if let Some(img) = img {
             if let Some(t) = to_srgb {
-                t.apply(img);
+                t.apply_within(img, &budget)?;
             }
             if orientation != 1 {
                 let owned = std::mem::replace(img, Frame::Rgb(image::RgbImage::new(0, 0)));
                 *img = orient::apply_frame(owned, orientation);
             }
         }
+        Ok::<(), Error>(())
     };
     // One item runs on this thread: handing it to the pool costs two thread switches.
     #[cfg(feature = "rayon")]
@@ -488,12 +554,12 @@ fn variants(
         #[cfg(feature = "rayon")]
         if parallel(images.len()) {
             use rayon::prelude::*;
-            images.par_iter_mut().for_each(finish);
+            images.par_iter_mut().try_for_each(finish)?;
         } else {
-            images.iter_mut().for_each(finish);
+            images.iter_mut().try_for_each(finish)?;
         }
         #[cfg(not(feature = "rayon"))]
-        images.iter_mut().for_each(finish);
+        images.iter_mut().try_for_each(finish)?;
     }
 
     // A frame only one variant uses moves into that variant's encode, which frees it as soon as
@@ -526,12 +592,13 @@ fn variants(
                     .ok_or_else(|| Error::internal("a variant's pixels are missing"))?,
             ),
         };
-        Ok::<_, Error>((order, encode_variant(from, v, has_alpha)?))
+        Ok::<_, Error>((order, encode_variant(from, v, has_alpha, &budget)?))
     };
     #[cfg(feature = "rayon")]
     if parallel(work.len()) {
         use rayon::prelude::*;
-        return work.into_par_iter().map(encode_one).collect();
+        let done: Result<Vec<_>, Error> = work.into_par_iter().map(encode_one).collect();
+        return done.map_err(|e| budget.or(e));
     }
     work.into_iter().map(encode_one).collect()
 }

@@ -265,3 +265,28 @@ pub fn corpus_dir() -> Option<PathBuf> {
     );
     None
 }
+
+/// A w×h image of noise with a gentle gradient under it: the costliest pixels to decode,
+/// resample and encode, as a camera photo at high ISO is.
+pub fn noise(w: u32, h: u32, seed: u32) -> RgbImage {
+    let mut state = seed.wrapping_mul(2_654_435_761).max(1);
+    RgbImage::from_fn(w, h, |x, y| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let [a, b, c, _] = state.to_le_bytes();
+        let g = ((x + y) * 255 / (w + h)) as u8;
+        image::Rgb([a / 2 + g / 2, b / 2 + g / 2, c / 2 + g / 2])
+    })
+}
+
+/// A lossy WebP of `img` (quality 85), through imgest itself (`image` writes lossless only).
+pub fn webp_lossy(img: &RgbImage) -> Vec<u8> {
+    let options = imgest::Options::default()
+        .with_variants(vec![imgest::Variant::original("webp")])
+        .with_dominant_color(false)
+        .with_placeholder(false);
+    let png = png_rgb(img, None, None);
+    let mut out = imgest::process(&png, &options).unwrap();
+    out.variants.remove(0).bytes
+}
