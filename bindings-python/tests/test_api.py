@@ -86,7 +86,7 @@ def test_error_table_maps_every_code():
     codes = imgest.error_codes()
     assert list(codes) == [
         "unsupported_format", "not_an_image", "corrupt_input", "limit_exceeded",
-        "invalid_options", "encode_failed", "storage", "internal",
+        "invalid_options", "encode_failed", "storage", "timeout", "cancelled", "internal",
     ]
     assert codes["internal"] == 255 and codes["unsupported_format"] == 1
     expected = {
@@ -97,6 +97,8 @@ def test_error_table_maps_every_code():
         "invalid_options": imgest.InvalidOptionsError,
         "encode_failed": imgest.EncodeFailedError,
         "storage": imgest.StorageError,
+        "timeout": imgest.ImgestTimeoutError,
+        "cancelled": imgest.ImgestCancelledError,
         "internal": imgest.InternalError,
     }
     for code in codes:

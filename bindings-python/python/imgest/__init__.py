@@ -22,7 +22,9 @@ from . import _imgest
 from ._errors import (
     CorruptInputError,
     EncodeFailedError,
+    ImgestCancelledError,
     ImgestError,
+    ImgestTimeoutError,
     InternalError,
     InvalidOptionsError,
     LimitExceededError,
@@ -34,9 +36,12 @@ from ._errors import (
 )
 
 __all__ = [
+    "CancelToken",
     "CorruptInputError",
     "EncodeFailedError",
+    "ImgestCancelledError",
     "ImgestError",
+    "ImgestTimeoutError",
     "Input",
     "InternalError",
     "InvalidOptionsError",
@@ -190,14 +195,62 @@ def _result(raw: Tuple[str, List[bytes]]) -> Result:
     )
 
 
-def _options_json(options: Mapping[str, Any]) -> Optional[str]:
+class CancelToken:
+    """Cancels running calls from another thread: pass it as ``cancel=`` and call ``cancel()``.
+
+    A cancelled call raises ``ImgestCancelledError`` within milliseconds, its memory freed. A
+    token stays cancelled; use a new one for the next call. (Ctrl-C needs no token: a running
+    call stops and ``KeyboardInterrupt`` is raised.)
+    """
+
+    __slots__ = ("_token",)
+
+    def __init__(self) -> None:
+        self._token = _imgest.Token()
+
+    def cancel(self) -> None:
+        """Cancels every call holding this token."""
+        self._token.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether ``cancel()`` was called."""
+        return bool(self._token.cancelled)
+
+
+def _timeout_ms(timeout: Optional[float]) -> Optional[int]:
+    """Seconds (``None``: no budget) as the core's ``timeout_ms``, at least 1 ms."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise InvalidOptionsError(
+            f"invalid option `timeout`: expected seconds as a number, not {type(timeout).__name__}",
+            "invalid_options",
+        )
+    if not timeout > 0 or timeout == float("inf"):
+        raise InvalidOptionsError(
+            f"invalid option `timeout`: must be a positive, finite number of seconds, not {timeout!r}",
+            "invalid_options",
+        )
+    return max(1, int(round(timeout * 1000)))
+
+
+def _options_json(options: Mapping[str, Any], timeout: Optional[float] = None) -> Optional[str]:
     unknown = [name for name in options if name not in _DEFAULTS]
     if unknown:
         raise TypeError(
             f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
             f"valid options: {', '.join(OPTION_NAMES)}"
         )
-    return json.dumps(dict(options)) if options else None
+    options = dict(options)
+    if timeout is not None:
+        if options.get("timeout_ms") is not None:
+            raise InvalidOptionsError(
+                "invalid option `timeout`: give `timeout` (seconds) or `timeout_ms`, not both",
+                "invalid_options",
+            )
+        options["timeout_ms"] = _timeout_ms(timeout)
+    return json.dumps(options) if options else None
 
 
 class Pipeline:
@@ -207,9 +260,11 @@ class Pipeline:
     >>> pipeline.process(b"...")                                                   # doctest: +SKIP
     """
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, *, timeout: Optional[float] = None, **options: Any) -> None:
+        """``timeout``: seconds one run may take (each item's, in ``process_many``); past it
+        the run stops and raises ``ImgestTimeoutError``. Default: no limit."""
         try:
-            self._runner = _imgest.Runner(_options_json(options))
+            self._runner = _imgest.Runner(_options_json(options, timeout))
         except _imgest.CoreError as e:
             raise from_core(e) from None
         limits = {**_DEFAULTS["limits"], **options.get("limits", {})}
@@ -226,37 +281,58 @@ class Pipeline:
                 return f.read(self._max_input_bytes + 1)
         raise TypeError(f"expected bytes, bytearray, memoryview or a path, not {type(data).__name__}")
 
-    def process(self, data: Input) -> Result:
-        """Runs the pipeline on one image."""
+    def process(self, data: Input, *, cancel: Optional[CancelToken] = None) -> Result:
+        """Runs the pipeline on one image. ``cancel``: a ``CancelToken`` another thread may
+        cancel. Ctrl-C stops the run and raises ``KeyboardInterrupt``."""
+        token = cancel._token if cancel is not None else None
         try:
-            return _result(self._runner.run(self._read(data)))
+            return _result(self._runner.run(self._read(data), token))
         except _imgest.CoreError as e:
             raise from_core(e) from None
 
     def process_many(
-        self, inputs: Iterable[Input], threads: Optional[int] = None
+        self,
+        inputs: Iterable[Input],
+        threads: Optional[int] = None,
+        *,
+        cancel: Optional[CancelToken] = None,
     ) -> List[Union[Result, ImgestError]]:
         """Runs the pipeline on every input on ``threads`` threads (default: all cores).
 
         Returns one entry per input, in order: a ``Result``, or the ``ImgestError`` that input
-        raised (one bad file does not fail the batch).
+        raised (one bad file does not fail the batch; an input past the ``timeout`` gives an
+        ``ImgestTimeoutError``). ``cancel`` stops every input still running or waiting.
         """
         if threads is not None and threads < 1:
             raise ValueError("threads must be at least 1")
         datas = [self._read(d) for d in inputs]
+        token = cancel._token if cancel is not None else None
         out: List[Union[Result, ImgestError]] = []
-        for item in self._runner.run_many(datas, threads):
+        for item in self._runner.run_many(datas, threads, token):
             out.append(from_core(item) if isinstance(item, _imgest.CoreError) else _result(item))
         return out
 
 
-def process(data: Input, **options: Any) -> Result:
-    """Runs the pipeline once. ``options`` are the core's (see ``OPTION_NAMES``, ``default_options()``)."""
-    return Pipeline(**options).process(data)
+def process(
+    data: Input,
+    *,
+    timeout: Optional[float] = None,
+    cancel: Optional[CancelToken] = None,
+    **options: Any,
+) -> Result:
+    """Runs the pipeline once. ``options`` are the core's (see ``OPTION_NAMES``, ``default_options()``);
+    ``timeout`` is in seconds (``ImgestTimeoutError`` past it), ``cancel`` a ``CancelToken``."""
+    return Pipeline(timeout=timeout, **options).process(data, cancel=cancel)
 
 
 def process_many(
-    inputs: Iterable[Input], threads: Optional[int] = None, **options: Any
+    inputs: Iterable[Input],
+    threads: Optional[int] = None,
+    *,
+    timeout: Optional[float] = None,
+    cancel: Optional[CancelToken] = None,
+    **options: Any,
 ) -> List[Union[Result, ImgestError]]:
-    """``Pipeline(**options).process_many(inputs, threads)``."""
-    return Pipeline(**options).process_many(inputs, threads)
+    """``Pipeline(timeout=timeout, **options).process_many(inputs, threads, cancel=cancel)``;
+    ``timeout`` bounds each input's run."""
+    return Pipeline(timeout=timeout, **options).process_many(inputs, threads, cancel=cancel)

@@ -64,6 +64,21 @@ class StorageError(ImgestError, OSError):
     code = "storage"
 
 
+class ImgestTimeoutError(ImgestError, TimeoutError):
+    """The run took longer than its ``timeout`` and was stopped (its memory is freed).
+
+    Also a built-in ``TimeoutError``; the same input with the same budget would most likely
+    time out again."""
+
+    code = "timeout"
+
+
+class ImgestCancelledError(ImgestError):
+    """The run was cancelled through its ``CancelToken``."""
+
+    code = "cancelled"
+
+
 class InternalError(ImgestError):
     """A bug in imgest; please report it."""
 
@@ -80,6 +95,8 @@ _BY_CODE = {
         InvalidOptionsError,
         EncodeFailedError,
         StorageError,
+        ImgestTimeoutError,
+        ImgestCancelledError,
         InternalError,
     )
 }
