@@ -29,6 +29,12 @@
 #define IMGEST_VERSION_PATCH 0
 
 /**
+ * A cancel flag (opaque), shared with the runs it is given to: set it from any thread with
+ * `imgest_cancel_set` and each of them returns `IMGEST_CANCELLED` within milliseconds.
+ */
+typedef struct imgest_cancel imgest_cancel;
+
+/**
  * Options for a run (opaque). Create with `imgest_options_new` or `imgest_options_from_json`.
  */
 typedef struct imgest_options imgest_options;
@@ -88,6 +94,16 @@ typedef int32_t imgest_status;
  * A storage error (not produced by this API; kept so that the table matches the core's).
  */
 #define IMGEST_STORAGE 7
+
+/**
+ * The run took longer than its `timeout_ms` and was stopped (its memory freed).
+ */
+#define IMGEST_TIMEOUT 8
+
+/**
+ * The run was cancelled through its `imgest_cancel` flag.
+ */
+#define IMGEST_CANCELLED 9
 
 /**
  * A NULL pointer where a value is required (C API only).
@@ -189,6 +205,49 @@ imgest_status imgest_options_set_dominant_color(imgest_options *opts, bool on);
 imgest_status imgest_options_set_placeholder(imgest_options *opts, bool on);
 
 /**
+ * Sets the time budget of a run in milliseconds (0 = none, the default): a run still going
+ * when it is spent returns `IMGEST_TIMEOUT`. Also `"timeout_ms"` in the options JSON.
+ *
+ * # Safety
+ * As `imgest_options_set_quality`.
+ */
+imgest_status imgest_options_set_timeout_ms(imgest_options *opts, uint64_t timeout_ms);
+
+/**
+ * A new cancel flag, not set (free it with `imgest_cancel_free`). NULL only if out of memory.
+ *
+ * # Safety
+ * Always safe to call.
+ */
+imgest_cancel *imgest_cancel_new(void);
+
+/**
+ * Sets the flag: every run given it stops at its next check with `IMGEST_CANCELLED`. Safe to
+ * call from any thread, while runs are going; a set flag stays set.
+ *
+ * # Safety
+ * `cancel` must be NULL (ignored) or a live handle.
+ */
+void imgest_cancel_set(const imgest_cancel *cancel);
+
+/**
+ * Whether the flag is set (false for NULL).
+ *
+ * # Safety
+ * `cancel` must be NULL or a live handle.
+ */
+bool imgest_cancel_is_set(const imgest_cancel *cancel);
+
+/**
+ * Frees a cancel flag. NULL is ignored. A run that was given the flag keeps its own reference,
+ * so freeing it while that run goes on is safe (the run can then no longer be cancelled).
+ *
+ * # Safety
+ * `cancel` must be NULL or a handle from this library not freed before.
+ */
+void imgest_cancel_free(imgest_cancel *cancel);
+
+/**
  * Frees options. NULL is ignored.
  *
  * # Safety
@@ -230,6 +289,19 @@ imgest_status imgest_pipeline_process(const imgest_pipeline *pipeline,
                                       const uint8_t *data,
                                       size_t len,
                                       imgest_output **out);
+
+/**
+ * `imgest_pipeline_process` that stops with `IMGEST_CANCELLED` once `cancel` is set (from any
+ * thread; NULL = never).
+ *
+ * # Safety
+ * As `imgest_pipeline_process`; `cancel` must be NULL or a live handle until this call starts.
+ */
+imgest_status imgest_pipeline_process_cancellable(const imgest_pipeline *pipeline,
+                                                  const uint8_t *data,
+                                                  size_t len,
+                                                  const imgest_cancel *cancel,
+                                                  imgest_output **out);
 
 /**
  * Frees a pipeline. NULL is ignored.

@@ -10,7 +10,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 use std::sync::Mutex;
 
-use core_imgest::{Error, ErrorCode, Options, Output, Pipeline};
+use core_imgest::{CancelToken, Error, ErrorCode, Options, Output, Pipeline};
 
 /// A status: `IMGEST_OK` or one of the core's error codes (the same numbers in every binding).
 pub type imgest_status = i32;
@@ -32,6 +32,10 @@ pub const IMGEST_INVALID_OPTIONS: imgest_status = 5;
 pub const IMGEST_ENCODE_FAILED: imgest_status = 6;
 /// A storage error (not produced by this API; kept so that the table matches the core's).
 pub const IMGEST_STORAGE: imgest_status = 7;
+/// The run took longer than its `timeout_ms` and was stopped (its memory freed).
+pub const IMGEST_TIMEOUT: imgest_status = 8;
+/// The run was cancelled through its `imgest_cancel` flag.
+pub const IMGEST_CANCELLED: imgest_status = 9;
 /// A NULL pointer where a value is required (C API only).
 pub const IMGEST_NULL_ARGUMENT: imgest_status = 64;
 /// A bug in imgest (including a panic caught at this boundary).
@@ -47,6 +51,12 @@ pub const IMGEST_VERSION_PATCH: u32 = 0;
 /// Options for a run (opaque). Create with `imgest_options_new` or `imgest_options_from_json`.
 pub struct imgest_options {
     inner: Options,
+}
+
+/// A cancel flag (opaque), shared with the runs it is given to: set it from any thread with
+/// `imgest_cancel_set` and each of them returns `IMGEST_CANCELLED` within milliseconds.
+pub struct imgest_cancel {
+    token: CancelToken,
 }
 
 /// A reusable pipeline (opaque): validated options plus scratch buffers. Thread-safe.
@@ -172,6 +182,8 @@ pub unsafe extern "C" fn imgest_status_str(status: imgest_status) -> *const c_ch
             Some(ErrorCode::InvalidOptions) => c"invalid_options",
             Some(ErrorCode::EncodeFailed) => c"encode_failed",
             Some(ErrorCode::Storage) => c"storage",
+            Some(ErrorCode::Timeout) => c"timeout",
+            Some(ErrorCode::Cancelled) => c"cancelled",
             Some(ErrorCode::Internal) => c"internal",
             _ => c"unknown",
         },
@@ -325,6 +337,74 @@ pub unsafe extern "C" fn imgest_options_set_placeholder(
     unsafe { set(opts, |o| o.placeholder = on) }
 }
 
+/// Sets the time budget of a run in milliseconds (0 = none, the default): a run still going
+/// when it is spent returns `IMGEST_TIMEOUT`. Also `"timeout_ms"` in the options JSON.
+///
+/// # Safety
+/// As `imgest_options_set_quality`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn imgest_options_set_timeout_ms(
+    opts: *mut imgest_options,
+    timeout_ms: u64,
+) -> imgest_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        set(opts, |o| {
+            o.timeout_ms = (timeout_ms > 0).then_some(timeout_ms)
+        })
+    }
+}
+
+/// A new cancel flag, not set (free it with `imgest_cancel_free`). NULL only if out of memory.
+///
+/// # Safety
+/// Always safe to call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn imgest_cancel_new() -> *mut imgest_cancel {
+    catch_unwind(|| {
+        Box::into_raw(Box::new(imgest_cancel {
+            token: CancelToken::new(),
+        }))
+    })
+    .unwrap_or(ptr::null_mut())
+}
+
+/// Sets the flag: every run given it stops at its next check with `IMGEST_CANCELLED`. Safe to
+/// call from any thread, while runs are going; a set flag stays set.
+///
+/// # Safety
+/// `cancel` must be NULL (ignored) or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn imgest_cancel_set(cancel: *const imgest_cancel) {
+    // SAFETY: a live handle or NULL per the contract.
+    if let Some(c) = unsafe { cancel.as_ref() } {
+        c.token.cancel();
+    }
+}
+
+/// Whether the flag is set (false for NULL).
+///
+/// # Safety
+/// `cancel` must be NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn imgest_cancel_is_set(cancel: *const imgest_cancel) -> bool {
+    // SAFETY: a live handle or NULL per the contract.
+    unsafe { cancel.as_ref() }.is_some_and(|c| c.token.is_cancelled())
+}
+
+/// Frees a cancel flag. NULL is ignored. A run that was given the flag keeps its own reference,
+/// so freeing it while that run goes on is safe (the run can then no longer be cancelled).
+///
+/// # Safety
+/// `cancel` must be NULL or a handle from this library not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn imgest_cancel_free(cancel: *mut imgest_cancel) {
+    if !cancel.is_null() {
+        // SAFETY: allocated by Box::into_raw in this library, freed once per the contract.
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(cancel) })));
+    }
+}
+
 /// Frees options. NULL is ignored.
 ///
 /// # Safety
@@ -428,6 +508,44 @@ pub unsafe extern "C" fn imgest_pipeline_process(
         let result = match pipeline.inner.lock() {
             Ok(mut p) => p.run(bytes),
             Err(poisoned) => poisoned.into_inner().run(bytes),
+        };
+        // SAFETY: `out` checked non-NULL above.
+        unsafe { finish(result, out) }
+    })
+}
+
+/// `imgest_pipeline_process` that stops with `IMGEST_CANCELLED` once `cancel` is set (from any
+/// thread; NULL = never).
+///
+/// # Safety
+/// As `imgest_pipeline_process`; `cancel` must be NULL or a live handle until this call starts.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn imgest_pipeline_process_cancellable(
+    pipeline: *const imgest_pipeline,
+    data: *const u8,
+    len: usize,
+    cancel: *const imgest_cancel,
+    out: *mut *mut imgest_output,
+) -> imgest_status {
+    guard(|| {
+        if out.is_null() {
+            return fail(IMGEST_NULL_ARGUMENT, "out must not be NULL");
+        }
+        // SAFETY: a live handle or NULL per the contract.
+        let Some(pipeline) = (unsafe { pipeline.as_ref() }) else {
+            return fail(IMGEST_NULL_ARGUMENT, "pipeline must not be NULL");
+        };
+        // SAFETY: per the contract.
+        let Some(bytes) = (unsafe { input(data, len) }) else {
+            return fail(IMGEST_NULL_ARGUMENT, "data is NULL but len is not 0");
+        };
+        // SAFETY: a live handle or NULL per the contract; the run keeps its own reference.
+        let token = unsafe { cancel.as_ref() }
+            .map(|c| c.token.clone())
+            .unwrap_or_default();
+        let result = match pipeline.inner.lock() {
+            Ok(mut p) => p.run_cancellable(bytes, &token),
+            Err(poisoned) => poisoned.into_inner().run_cancellable(bytes, &token),
         };
         // SAFETY: `out` checked non-NULL above.
         unsafe { finish(result, out) }

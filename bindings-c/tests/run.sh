@@ -14,7 +14,7 @@ sample="$root/examples/cli/sample/sunrise.jpg"
 
 "$root/bindings-c/install.sh" "$prefix" >/dev/null
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
-cflags=(-std=c99 -Wall -Wextra -Werror -O1)
+cflags=(-std=c99 -Wall -Wextra -Werror -O1 -pthread)
 
 # The header is C99 and C++.
 g++ -fsyntax-only -Wall -Wextra -Werror -x c++ "$prefix/include/imgest.h"

@@ -6,11 +6,14 @@
  * is "ok", "any" or a status number. The variant hashes of SAMPLE are printed as
  * "sha256 <name> <hex>" for the parity check against the Rust CLI.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "imgest.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int failures = 0;
 
@@ -56,6 +59,8 @@ static void test_version_and_table(void) {
         {IMGEST_INVALID_OPTIONS, "invalid_options"},
         {IMGEST_ENCODE_FAILED, "encode_failed"},
         {IMGEST_STORAGE, "storage"},
+        {IMGEST_TIMEOUT, "timeout"},
+        {IMGEST_CANCELLED, "cancelled"},
         {IMGEST_NULL_ARGUMENT, "null_argument"},
         {IMGEST_INTERNAL, "internal"},
         {12345, "unknown"},
@@ -177,6 +182,79 @@ static void test_pipeline(const unsigned char *data, size_t len) {
     imgest_pipeline_free(pipeline);
 }
 
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+struct canceller {
+    imgest_cancel *flag;
+    double at_ms;
+};
+
+static void *cancel_later(void *arg) {
+    struct canceller *c = arg;
+    struct timespec wait = {0, 30 * 1000 * 1000};
+    nanosleep(&wait, NULL);
+    c->at_ms = now_ms();
+    imgest_cancel_set(c->flag);
+    return NULL;
+}
+
+static void test_timeout_and_cancel(const unsigned char *data, size_t len) {
+    /* A 1 ms budget, from the JSON options and from the setter. */
+    imgest_options *opts = NULL;
+    imgest_output *out = NULL;
+    expect_status(imgest_options_from_json("{\"timeout_ms\": 1}", &opts), IMGEST_OK, "timeout JSON");
+    expect_status(imgest_process(data, len, opts, &out), IMGEST_TIMEOUT, "1 ms budget");
+    CHECK(out == NULL, "no output on timeout");
+    CHECK(strstr(imgest_last_error(), "1 ms budget") != NULL, "message: %s", imgest_last_error());
+    expect_status(imgest_options_set_timeout_ms(opts, 0), IMGEST_OK, "no budget");
+    expect_status(imgest_process(data, len, opts, &out), IMGEST_OK, "unbounded run");
+    imgest_output_free(out);
+    out = NULL;
+    expect_status(imgest_options_set_timeout_ms(opts, 1), IMGEST_OK, "setter");
+    expect_status(imgest_process(data, len, opts, &out), IMGEST_TIMEOUT, "1 ms budget, setter");
+    imgest_options_free(opts);
+
+    /* A flag set before the run, then one set by another thread while runs go on. */
+    imgest_pipeline *pipeline = NULL;
+    expect_status(imgest_pipeline_new(NULL, &pipeline), IMGEST_OK, "pipeline_new");
+    imgest_cancel *flag = imgest_cancel_new();
+    CHECK(flag != NULL && !imgest_cancel_is_set(flag), "new flag");
+    expect_status(imgest_pipeline_process_cancellable(pipeline, data, len, flag, &out), IMGEST_OK,
+                  "flag not set");
+    imgest_output_free(out);
+    out = NULL;
+    struct canceller c = {flag, 0};
+    pthread_t thread;
+    CHECK(pthread_create(&thread, NULL, cancel_later, &c) == 0, "pthread_create");
+    imgest_status s = IMGEST_OK;
+    int runs = 0;
+    while (s == IMGEST_OK && runs < 10000) {
+        s = imgest_pipeline_process_cancellable(pipeline, data, len, flag, &out);
+        imgest_output_free(out);
+        out = NULL;
+        runs++;
+    }
+    double late = now_ms() - c.at_ms;
+    pthread_join(thread, NULL);
+    expect_status(s, IMGEST_CANCELLED, "flag set by another thread");
+    CHECK(imgest_cancel_is_set(flag), "the flag stays set");
+    printf("cancel from another thread: run %d stopped %.1f ms after the flag was set\n", runs, late);
+    expect_status(imgest_pipeline_process_cancellable(pipeline, data, len, flag, &out),
+                  IMGEST_CANCELLED, "a set flag stays set");
+    imgest_cancel_free(flag);
+    expect_status(imgest_pipeline_process_cancellable(pipeline, data, len, NULL, &out), IMGEST_OK,
+                  "the pipeline runs on");
+    imgest_output_free(out);
+    imgest_pipeline_free(pipeline);
+    imgest_cancel_set(NULL);
+    imgest_cancel_free(NULL);
+    CHECK(!imgest_cancel_is_set(NULL), "NULL flag");
+}
+
 static void test_manifest(const char *path) {
     FILE *f = fopen(path, "r");
     CHECK(f != NULL, "cannot open %s", path);
@@ -230,6 +308,7 @@ int main(int argc, char **argv) {
     test_sample(sample, len);
     test_errors(sample, len);
     test_pipeline(sample, len);
+    test_timeout_and_cancel(sample, len);
     if (argc > 2) test_manifest(argv[2]);
     free(sample);
     if (failures) {
