@@ -12,8 +12,35 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
 use std::time::Instant;
+
+/// `std::time::Instant` panics on wasm32-unknown-unknown: there, JavaScript's monotonic clock.
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-use web_time::Instant;
+#[derive(Debug, Clone, Copy)]
+struct Instant(f64);
+
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod js {
+    use wasm_bindgen::prelude::wasm_bindgen;
+
+    #[wasm_bindgen]
+    extern "C" {
+        /// `performance.now()`: milliseconds, monotonic (browsers, workers, Node ≥ 16).
+        #[wasm_bindgen(js_namespace = performance, js_name = now)]
+        pub(super) fn performance_now() -> f64;
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+impl Instant {
+    fn now() -> Instant {
+        Instant(js::performance_now())
+    }
+
+    fn elapsed(&self) -> std::time::Duration {
+        let ms = (js::performance_now() - self.0).max(0.0);
+        std::time::Duration::from_micros((ms * 1000.0) as u64)
+    }
+}
 
 use crate::error::Error;
 
@@ -77,17 +104,23 @@ impl<'a> Budget<'a> {
         }
     }
 
-    /// `Err` once the run must stop.
+    /// `Err` once the run must stop. (Not inlined: it is called from dozens of places, and one
+    /// call per check costs nothing next to the work between two checks.)
+    #[inline(never)]
     pub(crate) fn check(&self) -> Result<(), Error> {
         if self.token.is_some_and(CancelToken::is_cancelled) {
             return Err(Error::Cancelled);
         }
         if let Some((start, timeout_ms)) = self.deadline {
             let elapsed = start.elapsed();
-            if elapsed.as_millis() >= u128::from(timeout_ms) {
+            if elapsed >= std::time::Duration::from_millis(timeout_ms) {
+                let elapsed_ms = elapsed
+                    .as_secs()
+                    .saturating_mul(1000)
+                    .saturating_add(u64::from(elapsed.subsec_millis()));
                 return Err(Error::Timeout {
                     timeout_ms,
-                    elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+                    elapsed_ms,
                 });
             }
         }

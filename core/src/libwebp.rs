@@ -250,9 +250,10 @@ impl Drop for IncrementalDecoder {
 const SLICE: usize = 64 * 1024;
 
 /// Decodes one still bitstream (a file, or an animation frame's `ALPH` + `VP8 `/`VP8L` chunks)
-/// into `out` as RGBA, rows `stride` bytes apart. The bitstream must be `size` pixels. With a
-/// bounded `budget`, libwebp's incremental decoder takes the input in slices (the same pixels,
-/// decoded as far as each slice allows) and the budget is checked between them.
+/// into `out` as RGBA, rows `stride` bytes apart. The bitstream must be `size` pixels. libwebp's
+/// incremental decoder does it: with a bounded `budget` it takes the input in slices (decoding
+/// as far as each allows) and the budget is checked between them; without, all at once. The
+/// same pixels either way, and one path for every input.
 fn decode_into(
     bytes: &[u8],
     out: &mut [u8],
@@ -289,49 +290,39 @@ fn decode_into(
         stride: c_int::try_from(stride).map_err(|_| Error::internal("row too long"))?,
         size: out.len(),
     };
-    if budget.is_bounded() {
-        budget.check()?;
-        // SAFETY: as below for the output buffer, which `out` provides for as long as the
-        // decoder lives (it is deleted before this function returns). No input is given yet.
-        let idec = unsafe { sys::WebPIDecode(core::ptr::null(), 0, &mut config) };
-        if idec.is_null() {
-            return Err(Error::internal("libwebp could not start a decoder"));
-        }
-        let idec = IncrementalDecoder(idec);
-        let mut end = 0;
-        loop {
-            end = (end + SLICE).min(bytes.len());
-            // SAFETY: `bytes[..end]` is live; each call gives a longer prefix of the same
-            // buffer, as `WebPIUpdate` requires.
-            let status = unsafe { sys::WebPIUpdate(idec.0, bytes.as_ptr(), end) };
-            match status {
-                sys::VP8StatusCode::VP8_STATUS_OK => break,
-                sys::VP8StatusCode::VP8_STATUS_SUSPENDED if end < bytes.len() => {
-                    budget.check()?;
-                }
-                sys::VP8StatusCode::VP8_STATUS_SUSPENDED => {
-                    return Err(status_error(sys::VP8StatusCode::VP8_STATUS_NOT_ENOUGH_DATA));
-                }
-                other => return Err(status_error(other)),
-            }
-        }
-        drop(idec);
-        // SAFETY: frees only what libwebp allocated itself (nothing, for external memory).
-        unsafe { sys::WebPFreeDecBuffer(&mut config.output) };
-        return Ok(());
+    budget.check()?;
+    // SAFETY: `out` provides the output buffer, as external memory, for as long as the decoder
+    // lives (it is deleted before this function returns): libwebp checks that `size` bytes at
+    // `stride` hold the image before writing, and writes nowhere else. No input is given yet.
+    let idec = unsafe { sys::WebPIDecode(core::ptr::null(), 0, &mut config) };
+    if idec.is_null() {
+        return Err(Error::internal("libwebp could not start a decoder"));
     }
-    // SAFETY: `bytes` is a live slice; the output buffer is external memory that `out` (live and
-    // exclusively borrowed for the call) provides: libwebp checks that `size` bytes at `stride`
-    // hold the image before writing, and writes nowhere else. `WebPFreeDecBuffer` frees only
-    // memory libwebp allocated itself (none for external memory).
-    let status = unsafe {
-        let status = sys::WebPDecode(bytes.as_ptr(), bytes.len(), &mut config);
-        sys::WebPFreeDecBuffer(&mut config.output);
-        status
+    let idec = IncrementalDecoder(idec);
+    // Without a budget to check, the whole input at once.
+    let slice = if budget.is_bounded() {
+        SLICE
+    } else {
+        bytes.len()
     };
-    if status != sys::VP8StatusCode::VP8_STATUS_OK {
-        return Err(status_error(status));
+    let mut end = 0usize;
+    loop {
+        end = end.saturating_add(slice).min(bytes.len());
+        // SAFETY: `bytes[..end]` is live; each call gives a longer prefix of the same buffer, as
+        // `WebPIUpdate` requires.
+        let status = unsafe { sys::WebPIUpdate(idec.0, bytes.as_ptr(), end) };
+        match status {
+            sys::VP8StatusCode::VP8_STATUS_OK => break,
+            sys::VP8StatusCode::VP8_STATUS_SUSPENDED if end < bytes.len() => budget.check()?,
+            sys::VP8StatusCode::VP8_STATUS_SUSPENDED => {
+                return Err(status_error(sys::VP8StatusCode::VP8_STATUS_NOT_ENOUGH_DATA));
+            }
+            other => return Err(status_error(other)),
+        }
     }
+    drop(idec);
+    // SAFETY: frees only what libwebp allocated itself (nothing, for external memory).
+    unsafe { sys::WebPFreeDecBuffer(&mut config.output) };
     Ok(())
 }
 
