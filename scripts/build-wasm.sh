@@ -26,6 +26,7 @@ wasm-bindgen --target web --remove-name-section --remove-producers-section --out
   "$target_dir/wasm32-unknown-unknown/wasm/imgest_wasm.wasm"
 optimize_wasm "$out/imgest_wasm_bg.wasm"
 cp bindings-wasm/js/index.js bindings-wasm/js/index.d.ts bindings-wasm/js/node.js bindings-wasm/js/node.d.ts \
+  bindings-wasm/js/worker.js bindings-wasm/js/worker-node.js bindings-wasm/js/worker-core.js \
   bindings-wasm/js/types.d.ts bindings-wasm/js/package.json "$out/"
 cp bindings-wasm/README.md "$out/" 2>/dev/null || true
 

@@ -13,6 +13,8 @@ export type ErrorCode =
   | 'invalid_options'
   | 'encode_failed'
   | 'storage'
+  | 'timeout'
+  | 'cancelled'
   | 'internal';
 
 /** Thrown for every imgest failure. */
@@ -44,14 +46,28 @@ export interface DecodedImage {
   data: Uint8Array;
 }
 
+/** The core's options plus this package's call options. */
+export interface CallOptions extends Options {
+  /**
+   * Time budget in milliseconds (the core's `timeout_ms`): past it the call fails with code
+   * `timeout`, its memory freed.
+   */
+  timeoutMs?: number;
+  /**
+   * Aborting it rejects the call with code `cancelled` at once: `process` then runs the call on
+   * a worker, which is terminated. `processSync` only checks it before starting.
+   */
+  signal?: AbortSignal;
+}
+
 export type ModuleSource = URL | string | Response | BufferSource | WebAssembly.Module;
 
 /** Loads the WebAssembly module; idempotent (concurrent calls share one load). */
 export function init(source?: ModuleSource | Promise<ModuleSource>): Promise<void>;
 /** Runs the pipeline (initialising the module if needed). */
-export function process(input: Uint8Array | ArrayBuffer | ArrayBufferView | Blob, options?: Options | null): Promise<ProcessResult>;
+export function process(input: Uint8Array | ArrayBuffer | ArrayBufferView | Blob, options?: CallOptions | null): Promise<ProcessResult>;
 /** Runs the pipeline synchronously; `init()` must have completed. */
-export function processSync(input: Uint8Array | ArrayBuffer | ArrayBufferView, options?: Options | null): ProcessResult;
+export function processSync(input: Uint8Array | ArrayBuffer | ArrayBufferView, options?: CallOptions | null): ProcessResult;
 /** Decodes, converts to sRGB and orients without resizing or encoding. */
 export function decodeSync(input: Uint8Array | ArrayBuffer | ArrayBufferView, options?: Options | null): DecodedImage;
 /** Every error code with its number. */
@@ -62,5 +78,7 @@ export function version(): string;
 export function toBlob(variant: VariantResult): Blob;
 /** A File of a variant, for `FormData`. */
 export function toFile(variant: VariantResult, name?: string): File;
+/** @internal */
+export function _setWorkerFactory(fn: () => unknown): void;
 /** @internal */
 export function _setDefaultSource(fn: () => ModuleSource | Promise<ModuleSource>): void;

@@ -136,6 +136,12 @@ export interface Options {
    */
   shrink_on_load?: boolean;
   /**
+   * Time budget of one run, in milliseconds: a run still going when it is spent stops within
+   * milliseconds with [`Error::Timeout`](crate::Error::Timeout) (`timeout`) and frees what it
+   * allocated. Default: none (a run is bounded only by [`Limits`]).
+   */
+  timeout_ms?: number | null;
+  /**
    * The variants to produce, in order (1–16 of them).
    * Default: `thumbnail` 150, `medium` 800, `large` 1600, `original`.
    */

@@ -29,6 +29,9 @@ try {
 } catch (e) {
   if (!(e instanceof ImgestError) || e.code !== 'not_an_image') throw e;
 }
+// A call with a signal runs on a worker thread: its files are in the package.
+const onWorker = await ingest(readFileSync('sample.jpg'), { signal: new AbortController().signal });
+if (onWorker.variants.thumbnail.sha256 !== t.sha256) throw new Error('the worker gave other bytes');
 console.log(`npm pack: installed tarball works (thumbnail ${t.width}x${t.height}, ${t.bytes.length} bytes)`);
 JS
 node check.mjs
