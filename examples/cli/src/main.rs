@@ -30,6 +30,11 @@ struct Cli {
     /// Parallel jobs (default: one per core).
     #[arg(long, short)]
     jobs: Option<usize>,
+    /// Time budget per file, in seconds (fractions allowed): a file still being processed when
+    /// it is spent is rejected with `[timeout]` and the others go on. Overrides `timeout_ms`
+    /// in --options.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    timeout: Option<u64>,
     /// Write the built-in sample image (a gradient tagged with EXIF orientation 6 and GPS) to
     /// this path and exit.
     #[arg(long, value_name = "PATH")]
@@ -63,6 +68,18 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Seconds as whole milliseconds (at least 1).
+fn parse_timeout(arg: &str) -> Result<u64, String> {
+    match arg.parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() && s * 1000.0 < u64::MAX as f64 => {
+            Ok(((s * 1000.0).round() as u64).max(1))
+        }
+        _ => Err(format!(
+            "expected a positive number of seconds, not {arg:?}"
+        )),
+    }
 }
 
 fn load_options(arg: Option<&str>) -> Result<Options, String> {
@@ -148,6 +165,7 @@ fn main() -> ExitCode {
         };
     }
     let options = match load_options(cli.options.as_deref()) {
+        Ok(o) if cli.timeout.is_some() => o.with_timeout_ms(cli.timeout),
         Ok(o) => o,
         Err(e) => {
             eprintln!("imgest: {e}");

@@ -102,3 +102,61 @@ fn options_json_and_usage_errors() {
     let missing = imgest().arg(dir.path().join("nope.jpg")).output().unwrap();
     assert_eq!(missing.status.code(), Some(2));
 }
+
+#[test]
+fn a_timeout_rejects_the_slow_file_and_processes_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let sample = input.join("a-sample.jpg");
+    assert!(
+        imgest()
+            .arg("--write-sample")
+            .arg(&sample)
+            .status()
+            .unwrap()
+            .success()
+    );
+    // 3000 × 3000 of noise: seconds of work, far past a 0.2 s budget; the sample takes ~0.05 s.
+    let mut state = 1u32;
+    let noise = image::RgbImage::from_fn(3000, 3000, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let [r, g, b, _] = state.to_le_bytes();
+        image::Rgb([r, g, b])
+    });
+    noise.save(input.join("noise.jpg")).unwrap();
+    let start = std::time::Instant::now();
+    let result = imgest()
+        .arg(&input)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .arg("--timeout")
+        .arg("0.2")
+        .arg("--jobs")
+        .arg("1")
+        .output()
+        .unwrap();
+    let took = start.elapsed();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert_eq!(result.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.lines().any(|l| l.starts_with("rejected ")
+            && l.contains("noise.jpg")
+            && l.contains("[timeout]")),
+        "{stderr}"
+    );
+    assert!(stdout.contains("1 processed, 1 rejected"), "{stdout}");
+    assert!(took < std::time::Duration::from_secs(3), "{took:?}");
+    for bad in ["0", "-1", "soon", "inf"] {
+        let usage = imgest()
+            .arg(&sample)
+            .arg("--timeout")
+            .arg(bad)
+            .output()
+            .unwrap();
+        assert_eq!(usage.status.code(), Some(2), "--timeout {bad}");
+    }
+}
