@@ -44,6 +44,7 @@ test('dashboard in Chromium matches /api/v1/health/stats', { skip: !ready && 'ne
       queue: document.getElementById('queue-depth').textContent,
       byStatus: Object.fromEntries([...document.querySelectorAll('[data-status]')].map((e) => [e.dataset.status, e.textContent])),
       completed: document.getElementById('completed-24h').textContent,
+      timedOut: document.getElementById('timed-out-24h').textContent,
       workers: document.getElementById('workers').textContent,
       images: document.getElementById('images').textContent,
       hour: document.getElementById('hour-total').textContent,
@@ -55,6 +56,7 @@ test('dashboard in Chromium matches /api/v1/health/stats', { skip: !ready && 'ne
       assert.equal(shown.byStatus[s], String(stats.status_breakdown[s]), s);
     }
     assert.equal(shown.completed, String(stats.performance_24h.completed_24h));
+    assert.equal(shown.timedOut, String(stats.performance_24h.timed_out_24h));
     assert.equal(shown.workers, `${stats.workers.busy} / ${stats.workers.total}`);
     assert.equal(shown.images, String(stats.storage.total_images));
     assert.equal(shown.hour, '3');

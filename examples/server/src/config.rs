@@ -53,6 +53,9 @@ pub struct Config {
     pub retry_base: Duration,
     /// How long a claimed job stays leased to its worker (`IMGEST_JOB_LEASE_SECS`, 300).
     pub job_lease: Duration,
+    /// How long the pipeline may run for one job (`IMGEST_JOB_TIMEOUT_SECS`, 120; fractions
+    /// allowed): past it the run is stopped and the job fails with `timeout`, not retried.
+    pub job_timeout: Duration,
     /// Origins whose pages may call the API from a browser (`CORS_ORIGINS`, comma-separated
     /// exact origins such as `https://app.example.com`; empty: no CORS headers at all).
     pub cors_origins: Vec<String>,
@@ -175,6 +178,20 @@ impl Config {
             max_attempts: number("IMGEST_JOB_MAX_ATTEMPTS", 4, 1, 100)? as u32,
             retry_base: Duration::from_millis(number("IMGEST_RETRY_BASE_MS", 1000, 0, 3_600_000)?),
             job_lease: Duration::from_secs(number("IMGEST_JOB_LEASE_SECS", 300, 1, 86_400)?),
+            job_timeout: match var("IMGEST_JOB_TIMEOUT_SECS") {
+                None => Duration::from_secs(120),
+                Some(v) => match v.trim().parse::<f64>() {
+                    Ok(s) if (0.001..=86_400.0).contains(&s) => Duration::from_secs_f64(s),
+                    _ => {
+                        return Err(ConfigError {
+                            name: "IMGEST_JOB_TIMEOUT_SECS",
+                            problem: format!(
+                                "{v:?} is not a number of seconds from 0.001 to 86400"
+                            ),
+                        });
+                    }
+                },
+            },
             cors_origins: match var("CORS_ORIGINS") {
                 None => Vec::new(),
                 Some(list) => parse_origins(&list).map_err(|problem| ConfigError {

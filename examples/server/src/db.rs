@@ -988,6 +988,8 @@ pub struct DbStats {
     pub completed_24h: i64,
     /// Jobs failed in the last 24 hours.
     pub failed_24h: i64,
+    /// Of those, the ones stopped by their time budget (`timeout`).
+    pub timed_out_24h: i64,
     /// Mean time from upload to result of the jobs done in the last 24 hours, in seconds
     /// (queueing, retries and processing: the original service's measure).
     pub avg_processing_time_seconds: Option<f64>,
@@ -1021,6 +1023,7 @@ pub async fn stats(db: &Db) -> Result<DbStats, sqlx::Error> {
     }
     let day = sqlx::query(
         "SELECT SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END) AS done, SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed, \
+         SUM(CASE WHEN status = 'failed' AND error_code = 'timeout' THEN 1 ELSE 0 END) AS timed_out, \
          CAST(AVG(CASE WHEN status = 'done' THEN processing_ms END) AS DOUBLE PRECISION) AS avg_ms, \
          CAST(AVG(CASE WHEN status = 'done' THEN finished_at - created_at END) AS DOUBLE PRECISION) AS avg_total_ms \
          FROM jobs WHERE finished_at > $1",
@@ -1045,6 +1048,7 @@ pub async fn stats(db: &Db) -> Result<DbStats, sqlx::Error> {
         status_breakdown,
         completed_24h: day.get::<Option<i64>, _>("done").unwrap_or(0),
         failed_24h: day.get::<Option<i64>, _>("failed").unwrap_or(0),
+        timed_out_24h: day.get::<Option<i64>, _>("timed_out").unwrap_or(0),
         avg_processing_time_seconds: seconds(day.get("avg_total_ms")),
         avg_run_time_seconds: seconds(day.get("avg_ms")),
         total_images: images.get("n"),

@@ -41,6 +41,8 @@ pub fn status_for(code: &str) -> StatusCode {
         "invalid_options" | "bad_request" => StatusCode::BAD_REQUEST,
         "storage" => StatusCode::SERVICE_UNAVAILABLE,
         "encode_failed" | "internal" => StatusCode::INTERNAL_SERVER_ERROR,
+        "timeout" => StatusCode::GATEWAY_TIMEOUT,
+        "cancelled" => StatusCode::SERVICE_UNAVAILABLE,
         // The service's.
         "unauthorized" => StatusCode::UNAUTHORIZED,
         "forbidden" => StatusCode::FORBIDDEN,
@@ -162,6 +164,8 @@ mod tests {
                 ("invalid_options", 400),
                 ("encode_failed", 500),
                 ("storage", 503),
+                ("timeout", 504),
+                ("cancelled", 503),
                 ("internal", 500),
             ]
         );

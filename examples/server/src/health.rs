@@ -88,6 +88,8 @@ pub struct Performance24h {
     pub avg_processing_time_seconds: Option<f64>,
     /// Jobs failed.
     pub failed_24h: i64,
+    /// Of those, the ones stopped by their time budget (`IMGEST_JOB_TIMEOUT_SECS`).
+    pub timed_out_24h: i64,
     /// Mean duration of their successful attempt (the pipeline and storing), in seconds.
     pub avg_run_time_seconds: Option<f64>,
 }
@@ -219,6 +221,7 @@ async fn stats_value(state: &AppState) -> Result<Stats, ApiError> {
             completed_24h: s.completed_24h,
             avg_processing_time_seconds: s.avg_processing_time_seconds,
             failed_24h: s.failed_24h,
+            timed_out_24h: s.timed_out_24h,
             avg_run_time_seconds: s.avg_run_time_seconds,
         },
         storage: StorageStats {

@@ -217,9 +217,11 @@ async fn finish(state: &AppState, job: &ClaimedJob, attempt: Attempt) {
         }
         Attempt::Transient(code, msg) | Attempt::Permanent(code, msg) => (code, msg, None),
     };
-    state
-        .metrics
-        .job(if retry.is_some() { "retried" } else { "failed" });
+    state.metrics.job(match (&retry, code) {
+        (Some(_), _) => "retried",
+        (None, ErrorCode::Timeout) => "timed_out",
+        (None, _) => "failed",
+    });
     tracing::info!(job = %job.id, attempt = job.attempt, code = code.as_str(), retry = ?retry, "{detail}");
     // What the owner (and the dashboard) sees: the input's problem, or a fixed line for the
     // service's own trouble, whose details (keys, endpoints, SQL) stay in the log.

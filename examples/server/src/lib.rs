@@ -102,7 +102,8 @@ impl AppState {
             Some(url) => Some(queue::RedisQueue::connect(url).await?),
             None => None,
         };
-        let mut options = imgest::Options::default();
+        let mut options = imgest::Options::default()
+            .with_timeout_ms(Some(config.job_timeout.as_millis().max(1) as u64));
         options.limits.max_input_bytes = config.max_upload_bytes;
         for v in &mut options.variants {
             v.quality = config.webp_quality;

@@ -180,3 +180,124 @@ async fn a_slow_job_keeps_its_lease() {
         "{metrics}"
     );
 }
+
+/// An RGB PNG of noise: a full-size WebP of it takes over a second.
+fn noise_png(w: u32, h: u32) -> Vec<u8> {
+    let mut state = 0x2545_F491u32;
+    let img = image::RgbImage::from_fn(w, h, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let [r, g, b, _] = state.to_le_bytes();
+        image::Rgb([r, g, b])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// `IMGEST_JOB_TIMEOUT_SECS`: a job whose pipeline runs past it fails with `timeout` after one
+/// attempt (the same input would time out again), frees its worker at once, and the next job
+/// runs; the stats and the metrics count it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_past_its_time_budget_fails_once_and_the_next_one_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let env: HashMap<&str, String> = [
+        (
+            "JWT_SECRET_KEY",
+            "timeout-test-secret-0123456789".to_string(),
+        ),
+        (
+            "DATABASE_PATH",
+            dir.path().join("db.sqlite").display().to_string(),
+        ),
+        ("IMGEST_RETRY_BASE_MS", "20".to_string()),
+        ("IMGEST_WORKERS", "1".to_string()),
+        ("IMGEST_JOB_TIMEOUT_SECS", "0.25".to_string()),
+    ]
+    .into_iter()
+    .collect();
+    let config = Config::from_env(|k| env.get(k).cloned(), None).unwrap();
+    assert_eq!(config.job_timeout, Duration::from_millis(250));
+    let storage = Arc::new(MemoryStorage::new());
+    let state = AppState::new(config, Some(storage.clone() as Arc<dyn Storage>))
+        .await
+        .unwrap();
+    for (i, bytes) in [noise_png(1700, 1700), png(400, 300)].iter().enumerate() {
+        let key = format!("originals/{i}/original");
+        storage.put(&key, bytes, "image/png").unwrap();
+        let (id, job_id) = (format!("img-{i}"), format!("job-{i}"));
+        let image = db::NewImage {
+            id: &id,
+            job_id: &job_id,
+            user_id: "u",
+            filename: Some("a.png"),
+            format: "png",
+            bytes: bytes.len() as i64,
+            original_key: &key,
+            original_sha256: "aa",
+            client: None,
+            request_id: None,
+            idempotency: None,
+        };
+        db::insert_upload(&state.db, &image, 50, state.config.max_attempts)
+            .await
+            .unwrap();
+    }
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let workers = jobs::spawn_workers(&state, &stop_rx);
+    let start = Instant::now();
+    let finished = |id: &'static str| {
+        let state = state.clone();
+        async move {
+            loop {
+                let job = db::job_for_user(&state.db, id, "u").await.unwrap().unwrap();
+                if job.status == "done" || job.status == "failed" {
+                    return job;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    let slow = tokio::time::timeout(Duration::from_secs(30), finished("job-0"))
+        .await
+        .expect("the slow job ends");
+    let next = tokio::time::timeout(Duration::from_secs(30), finished("job-1"))
+        .await
+        .expect("the next job ends");
+    for w in workers {
+        w.abort();
+    }
+    assert_eq!(
+        (
+            slow.status.as_str(),
+            slow.attempts,
+            slow.error_code.as_deref()
+        ),
+        ("failed", 1, Some("timeout")),
+        "{slow:?}"
+    );
+    assert!(
+        slow.error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("250 ms budget")),
+        "{slow:?}"
+    );
+    // Stopped soon after its 250 ms (the whole run takes over a second here).
+    let ran = slow.finished_at.unwrap() - slow.started_at.unwrap();
+    assert!(ran < 900, "the timed-out job ran {ran} ms");
+    assert_eq!(
+        (next.status.as_str(), next.attempts),
+        ("done", 1),
+        "{next:?}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(10));
+    let stats = db::stats(&state.db).await.unwrap();
+    assert_eq!((stats.failed_24h, stats.timed_out_24h), (1, 1));
+    let metrics = state.metrics.render();
+    assert!(
+        metrics.contains("imgest_job_attempts_total{outcome=\"timed_out\"} 1"),
+        "{metrics}"
+    );
+    std::mem::forget(dir);
+}
