@@ -306,12 +306,13 @@ impl Pipeline {
         };
         budget.check()?;
         let placeholder = if self.options.placeholder {
-            Some(placeholder::thumbhash_frame(
+            Some(placeholder::thumbhash_within(
                 &frame,
                 to_srgb.as_ref(),
                 orientation,
                 &mut self.resizer,
                 has_alpha,
+                &budget,
             )?)
         } else {
             None
@@ -512,7 +513,7 @@ fn variants(
                 let img = if (w, h) == frame.dimensions() {
                     None
                 } else {
-                    Some(resizer.resize_frame(&frame, w, h, has_alpha, linear)?)
+                    Some(resizer.resize_frame_within(&frame, w, h, has_alpha, linear, &budget)?)
                 };
                 sizes.push(size);
                 images.push(img);

@@ -3,6 +3,7 @@
 use base64::Engine;
 use image::RgbaImage;
 
+use crate::budget::Budget;
 use crate::color::SrgbTransform;
 use crate::error::Error;
 use crate::frame::Frame;
@@ -30,10 +31,23 @@ pub fn thumbhash_frame(
     resizer: &mut Resizer,
     has_alpha: bool,
 ) -> Result<String, Error> {
+    let budget = Budget::NONE;
+    thumbhash_within(frame, to_srgb, orientation, resizer, has_alpha, &budget)
+}
+
+/// [`thumbhash_frame`], checking `budget` between the bands of the resize.
+pub(crate) fn thumbhash_within(
+    frame: &Frame,
+    to_srgb: Option<&SrgbTransform>,
+    orientation: u8,
+    resizer: &mut Resizer,
+    has_alpha: bool,
+    budget: &Budget<'_>,
+) -> Result<String, Error> {
     let (fw, fh) = frame.dimensions();
     // The 100×100 box is square, so planning before or after turning gives the same size.
     let (w, h) = plan(fw, fh, Some(100), Some(100));
-    let mut small = resizer.resize_frame(frame, w, h, has_alpha, false)?;
+    let mut small = resizer.resize_frame_within(frame, w, h, has_alpha, false, budget)?;
     if let Some(t) = to_srgb {
         t.apply(&mut small);
     }

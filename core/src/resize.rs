@@ -4,15 +4,20 @@
 //! resampling so transparent pixels never bleed dark fringes. With `linear_light` the samples are
 //! converted from sRGB to 16-bit linear light before resampling and back afterwards.
 
-use fast_image_resize::images::{TypedImage, TypedImageRef};
+use fast_image_resize::images::{TypedCroppedImageMut, TypedImage, TypedImageRef};
 #[cfg(not(target_arch = "wasm32"))]
 use fast_image_resize::pixels::U8x3;
 use fast_image_resize::pixels::{U8x4, U16, U16x3};
-use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer as FirResizer};
+use fast_image_resize::{FilterType, PixelTrait, ResizeAlg, ResizeOptions, Resizer as FirResizer};
 use image::RgbaImage;
 
+use crate::budget::Budget;
 use crate::error::Error;
 use crate::frame::Frame;
+
+/// Source pixels per resampling call when a large resize is cut into bands (a few milliseconds
+/// each), so that a time budget is checked between them.
+const BAND_PIXELS: usize = 1 << 20;
 
 /// The size a `width` × `height` image gets when fitted inside `max_width` × `max_height`
 /// (`None` = unbounded): aspect ratio kept, never upscaled, the constrained edge exactly at the
@@ -85,6 +90,7 @@ impl Resizer {
             (width, height),
             has_alpha,
             linear_light,
+            &Budget::NONE,
         )?;
         RgbaImage::from_raw(width, height, out).ok_or_else(|| Error::internal("resize buffer size"))
     }
@@ -98,6 +104,20 @@ impl Resizer {
         has_alpha: bool,
         linear_light: bool,
     ) -> Result<Frame, Error> {
+        self.resize_frame_within(src, width, height, has_alpha, linear_light, &Budget::NONE)
+    }
+
+    /// [`Resizer::resize_frame`], checking `budget` between the bands of a large resize.
+    pub(crate) fn resize_frame_within(
+        &mut self,
+        src: &Frame,
+        width: u32,
+        height: u32,
+        has_alpha: bool,
+        linear_light: bool,
+        budget: &Budget<'_>,
+    ) -> Result<Frame, Error> {
+        budget.check()?;
         if src.dimensions() == (width, height) {
             return Ok(src.clone());
         }
@@ -109,11 +129,13 @@ impl Resizer {
             (width, height),
             has_alpha,
             linear_light,
+            budget,
         )?;
         Frame::from_raw(width, height, channels, out)
             .ok_or_else(|| Error::internal("resize buffer size"))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn resize_raw(
         &mut self,
         src: &[u8],
@@ -122,6 +144,7 @@ impl Resizer {
         (width, height): (u32, u32),
         has_alpha: bool,
         linear_light: bool,
+        budget: &Budget<'_>,
     ) -> Result<Vec<u8>, Error> {
         let err = |e: &dyn std::fmt::Display| Error::internal(format!("resize: {e}"));
         // RGB pixels have no alpha to premultiply.
@@ -140,7 +163,10 @@ impl Resizer {
             );
         }
         if channels == 3 {
-            return self.resize_rgb(src, (sw, sh), (width, height), &options);
+            return self.resize_rgb(src, (sw, sh), (width, height), budget);
+        }
+        if !has_alpha {
+            return self.resize_banded::<U8x4>(src, (sw, sh), (width, height), budget);
         }
         // The typed API instantiates the resampler for the pixel types used here only, which
         // keeps this crate's compile time and the WebAssembly module down.
@@ -159,18 +185,67 @@ impl Resizer {
     fn resize_rgb(
         &mut self,
         src: &[u8],
+        size: (u32, u32),
+        to: (u32, u32),
+        budget: &Budget<'_>,
+    ) -> Result<Vec<u8>, Error> {
+        self.resize_banded::<U8x3>(src, size, to, budget)
+    }
+
+    /// Opaque 8-bit resampling. A large resize is done as the library does it (for 8-bit
+    /// pixels: the vertical pass into a `sw × height` image, then the horizontal pass), but in
+    /// bands, checking `budget` between them: the vertical pass in strips of columns, the
+    /// horizontal one in bands of rows. Each output sample is computed from the same samples
+    /// with the same weights either way, so the result is the same bytes (a test compares).
+    fn resize_banded<P: PixelTrait>(
+        &mut self,
+        src: &[u8],
         (sw, sh): (u32, u32),
         (width, height): (u32, u32),
-        options: &ResizeOptions,
+        budget: &Budget<'_>,
     ) -> Result<Vec<u8>, Error> {
         let err = |e: &dyn std::fmt::Display| Error::internal(format!("resize: {e}"));
-        let mut buf = vec![0u8; width as usize * height as usize * 3];
-        let from = TypedImageRef::<U8x3>::from_buffer(sw, sh, src).map_err(|e| err(&e))?;
-        let mut to =
-            TypedImage::<U8x3>::from_buffer(width, height, &mut buf).map_err(|e| err(&e))?;
-        self.inner
-            .resize_typed(&from, &mut to, options)
-            .map_err(|e| err(&e))?;
+        let px = P::size();
+        let options = ResizeOptions::new()
+            .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
+            .use_alpha(false);
+        let from = TypedImageRef::<P>::from_buffer(sw, sh, src).map_err(|e| err(&e))?;
+        let mut buf = vec![0u8; width as usize * height as usize * px];
+        let mut to = TypedImage::<P>::from_buffer(width, height, &mut buf).map_err(|e| err(&e))?;
+        let small = (sw as usize).saturating_mul(sh as usize) <= BAND_PIXELS;
+        if small || sw == width || sh == height || !budget.is_bounded() {
+            self.inner
+                .resize_typed(&from, &mut to, &options)
+                .map_err(|e| err(&e))?;
+            return Ok(buf);
+        }
+        // The vertical pass, `sw × sh` → `sw × height`, in strips of columns.
+        let mut temp = vec![0u8; sw as usize * height as usize * px];
+        let mut mid = TypedImage::<P>::from_buffer(sw, height, &mut temp).map_err(|e| err(&e))?;
+        let strip = (BAND_PIXELS / sh as usize).clamp(16, sw as usize) as u32;
+        for x0 in (0..sw).step_by(strip as usize) {
+            budget.check()?;
+            let w = strip.min(sw - x0);
+            let crop = options.crop(f64::from(x0), 0.0, f64::from(w), f64::from(sh));
+            let mut dst =
+                TypedCroppedImageMut::from_ref(&mut mid, x0, 0, w, height).map_err(|e| err(&e))?;
+            self.inner
+                .resize_typed(&from, &mut dst, &crop)
+                .map_err(|e| err(&e))?;
+        }
+        // The horizontal pass, `sw × height` → `width × height`, in bands of rows.
+        let mid = TypedImageRef::<P>::from_buffer(sw, height, &temp).map_err(|e| err(&e))?;
+        let band = (BAND_PIXELS / sw as usize).clamp(1, height as usize) as u32;
+        for y0 in (0..height).step_by(band as usize) {
+            budget.check()?;
+            let h = band.min(height - y0);
+            let crop = options.crop(0.0, f64::from(y0), f64::from(sw), f64::from(h));
+            let mut dst =
+                TypedCroppedImageMut::from_ref(&mut to, 0, y0, width, h).map_err(|e| err(&e))?;
+            self.inner
+                .resize_typed(&mid, &mut dst, &crop)
+                .map_err(|e| err(&e))?;
+        }
         Ok(buf)
     }
 
@@ -183,9 +258,9 @@ impl Resizer {
         src: &[u8],
         size: (u32, u32),
         to: (u32, u32),
-        _options: &ResizeOptions,
+        budget: &Budget<'_>,
     ) -> Result<Vec<u8>, Error> {
-        self.resize_rgb_via_rgba(src, size, to)
+        self.resize_rgb_via_rgba(src, size, to, budget)
     }
 
     #[cfg(any(target_arch = "wasm32", test))]
@@ -194,9 +269,10 @@ impl Resizer {
         src: &[u8],
         size: (u32, u32),
         to: (u32, u32),
+        budget: &Budget<'_>,
     ) -> Result<Vec<u8>, Error> {
         let rgba = crate::frame::widen(src, 3);
-        let out = self.resize_raw(&rgba, size, 4, to, false, false)?;
+        let out = self.resize_raw(&rgba, size, 4, to, false, false, budget)?;
         Ok(crate::frame::narrow(&out))
     }
 
@@ -349,14 +425,70 @@ mod tests {
             .map(|i| if i % 7 == 0 { next() } else { (i % 251) as u8 })
             .collect();
         let mut r = Resizer::new();
-        let options = ResizeOptions::new()
-            .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
-            .use_alpha(false);
+        let none = Budget::NONE;
         for (w, h) in [(150, 101), (64, 200), (300, 203), (17, 3), (602, 406)] {
-            let direct = r.resize_rgb(&src, (sw, sh), (w, h), &options).unwrap();
-            let via = r.resize_rgb_via_rgba(&src, (sw, sh), (w, h)).unwrap();
+            let direct = r.resize_rgb(&src, (sw, sh), (w, h), &none).unwrap();
+            let via = r
+                .resize_rgb_via_rgba(&src, (sw, sh), (w, h), &none)
+                .unwrap();
             assert_eq!(direct, via, "{w}x{h}");
         }
+    }
+
+    /// A large resize under a time budget runs in bands (strips of columns for the vertical
+    /// pass, bands of rows for the horizontal one): the same bytes as the library's one call,
+    /// for RGB and RGBA, at every ratio the pipeline uses.
+    #[test]
+    fn banded_resampling_gives_the_same_bytes() {
+        let mut seed = 0x9e37_79b9u32;
+        let (sw, sh) = (1531, 1024);
+        let src: Vec<u8> = (0..sw * sh * 4)
+            .map(|i| {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                if i % 3 == 0 {
+                    seed as u8
+                } else {
+                    (i % 253) as u8
+                }
+            })
+            .collect();
+        let token = crate::CancelToken::new();
+        let bounded = Budget::start(Some(60_000), Some(&token));
+        let mut r = Resizer::new();
+        for (w, h) in [
+            (150, 100),
+            (800, 535),
+            (1530, 1023),
+            (1531, 700),
+            (1000, 1024),
+            (7, 1),
+        ] {
+            for channels in [3, 4] {
+                let pixels = &src[..sw as usize * sh as usize * channels];
+                let one = r
+                    .resize_raw(
+                        pixels,
+                        (sw, sh),
+                        channels,
+                        (w, h),
+                        false,
+                        false,
+                        &Budget::NONE,
+                    )
+                    .unwrap();
+                let banded = r
+                    .resize_raw(pixels, (sw, sh), channels, (w, h), false, false, &bounded)
+                    .unwrap();
+                assert!(one == banded, "{channels} channels to {w}x{h}");
+            }
+        }
+        token.cancel();
+        let err = r
+            .resize_raw(&src, (sw, sh), 4, (800, 535), false, false, &bounded)
+            .unwrap_err();
+        assert_eq!(err.code(), crate::ErrorCode::Cancelled);
     }
 
     #[test]

@@ -107,6 +107,23 @@ test('demo page in Chromium', { skip: !(havePkg && haveChromium) && 'needs bindi
       });
     });
     assert.deepEqual(fromWorker, { ok: true, w: 150, h: 100, o: 6 });
+    // A call with an AbortSignal runs on the package's own module worker: the same bytes as on
+    // the page's thread; aborted, it rejects with 'cancelled' and the next call works.
+    const withSignal = await page.evaluate(async () => {
+      const { init, process, processSync } = await import('/pkg/index.js');
+      await init();
+      const bytes = new Uint8Array(await (await fetch('/sample.jpg')).arrayBuffer());
+      const here = processSync(bytes).variants.thumbnail.sha256;
+      const there = (await process(bytes, { signal: new AbortController().signal })).variants.thumbnail.sha256;
+      const controller = new AbortController();
+      const call = process(bytes, { signal: controller.signal });
+      setTimeout(() => controller.abort(), 5);
+      const aborted = await call.then(() => 'resolved', (e) => e.code);
+      const timedOut = await process(bytes, { signal: new AbortController().signal, timeoutMs: 1 }).then(() => 'resolved', (e) => e.code);
+      const after = (await process(bytes, { signal: new AbortController().signal })).variants.thumbnail.sha256;
+      return { same: here === there && after === here, aborted, timedOut };
+    });
+    assert.deepEqual(withSignal, { same: true, aborted: 'cancelled', timedOut: 'timeout' });
     assert.equal(await page.evaluate(() => typeof SharedArrayBuffer === 'undefined' || !crossOriginIsolated), true);
     assert.deepEqual(errors, []);
     const shots = process.env.IMGEST_ARTIFACTS ?? join(tmpdir(), 'imgest-browser');
