@@ -60,7 +60,7 @@ function checkAccept(entry, r, problems) {
 
 test('error codes are the core table', () => {
   assert.deepEqual(errorCodes().map((c) => c.code), ['unsupported_format', 'not_an_image', 'corrupt_input',
-    'limit_exceeded', 'invalid_options', 'encode_failed', 'storage', 'internal']);
+    'limit_exceeded', 'invalid_options', 'encode_failed', 'storage', 'timeout', 'cancelled', 'internal']);
 });
 
 test('options are validated; unknown keys throw invalid_options', () => {

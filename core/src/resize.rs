@@ -4,7 +4,7 @@
 //! resampling so transparent pixels never bleed dark fringes. With `linear_light` the samples are
 //! converted from sRGB to 16-bit linear light before resampling and back afterwards.
 
-use fast_image_resize::images::{TypedCroppedImageMut, TypedImage, TypedImageRef};
+use fast_image_resize::images::{TypedImage, TypedImageRef};
 #[cfg(not(target_arch = "wasm32"))]
 use fast_image_resize::pixels::U8x3;
 use fast_image_resize::pixels::{U8x4, U16, U16x3};
@@ -211,39 +211,53 @@ impl Resizer {
             .use_alpha(false);
         let from = TypedImageRef::<P>::from_buffer(sw, sh, src).map_err(|e| err(&e))?;
         let mut buf = vec![0u8; width as usize * height as usize * px];
-        let mut to = TypedImage::<P>::from_buffer(width, height, &mut buf).map_err(|e| err(&e))?;
         let small = (sw as usize).saturating_mul(sh as usize) <= BAND_PIXELS;
-        if small || sw == width || sh == height || !budget.is_bounded() {
+        // The WebAssembly module keeps to one call (the bands' code would take it past its
+        // 400 KB budget); there a budget is checked between resizes.
+        let one_call = cfg!(target_arch = "wasm32") || !budget.is_bounded();
+        if small || sw == width || sh == height || one_call {
+            let mut to =
+                TypedImage::<P>::from_buffer(width, height, &mut buf).map_err(|e| err(&e))?;
             self.inner
                 .resize_typed(&from, &mut to, &options)
                 .map_err(|e| err(&e))?;
             return Ok(buf);
         }
-        // The vertical pass, `sw × sh` → `sw × height`, in strips of columns.
-        let mut temp = vec![0u8; sw as usize * height as usize * px];
-        let mut mid = TypedImage::<P>::from_buffer(sw, height, &mut temp).map_err(|e| err(&e))?;
+        // The vertical pass, `sw × sh` → `sw × height`, in strips of columns, each resampled
+        // into a buffer of its own and copied into place (a view into the whole image would be
+        // another instantiation of the resampler: +4 KB of WebAssembly).
+        let row = sw as usize * px;
+        let mut mid = vec![0u8; row * height as usize];
         let strip = (BAND_PIXELS / sh as usize).clamp(16, sw as usize) as u32;
+        let mut part = Vec::new();
         for x0 in (0..sw).step_by(strip as usize) {
             budget.check()?;
             let w = strip.min(sw - x0);
             let crop = options.crop(f64::from(x0), 0.0, f64::from(w), f64::from(sh));
+            part.resize(w as usize * height as usize * px, 0);
             let mut dst =
-                TypedCroppedImageMut::from_ref(&mut mid, x0, 0, w, height).map_err(|e| err(&e))?;
+                TypedImage::<P>::from_buffer(w, height, &mut part).map_err(|e| err(&e))?;
             self.inner
                 .resize_typed(&from, &mut dst, &crop)
                 .map_err(|e| err(&e))?;
+            let (at, len) = (x0 as usize * px, w as usize * px);
+            for (to, from) in mid.chunks_exact_mut(row).zip(part.chunks_exact(len)) {
+                to[at..at + len].copy_from_slice(from);
+            }
         }
-        // The horizontal pass, `sw × height` → `width × height`, in bands of rows.
-        let mid = TypedImageRef::<P>::from_buffer(sw, height, &temp).map_err(|e| err(&e))?;
+        // The horizontal pass, `sw × height` → `width × height`, in bands of rows written
+        // straight into the output.
+        let from = TypedImageRef::<P>::from_buffer(sw, height, &mid).map_err(|e| err(&e))?;
         let band = (BAND_PIXELS / sw as usize).clamp(1, height as usize) as u32;
-        for y0 in (0..height).step_by(band as usize) {
+        let out_row = width as usize * px;
+        for (i, rows) in buf.chunks_mut(band as usize * out_row).enumerate() {
             budget.check()?;
-            let h = band.min(height - y0);
+            let y0 = i as u32 * band;
+            let h = (rows.len() / out_row) as u32;
             let crop = options.crop(0.0, f64::from(y0), f64::from(sw), f64::from(h));
-            let mut dst =
-                TypedCroppedImageMut::from_ref(&mut to, 0, y0, width, h).map_err(|e| err(&e))?;
+            let mut dst = TypedImage::<P>::from_buffer(width, h, rows).map_err(|e| err(&e))?;
             self.inner
-                .resize_typed(&mid, &mut dst, &crop)
+                .resize_typed(&from, &mut dst, &crop)
                 .map_err(|e| err(&e))?;
         }
         Ok(buf)
