@@ -3,9 +3,10 @@
 //! A run stops at the first check after its deadline ([`crate::Options::timeout_ms`]) or after
 //! its token is cancelled, with [`Error::Timeout`] or [`Error::Cancelled`], and frees what it
 //! had allocated on the way out. The checks sit between stages and inside the long loops:
-//! libjpeg's scans and row groups, the other decoders' reads of their input, the colour
-//! conversion's row bands, and libwebp's encoder (its progress hook, every macroblock row). A
-//! run that is never cancelled and has no deadline pays one relaxed atomic load per check.
+//! libjpeg's scans and rows, libwebp's decoder (slices of its input), the other decoders' reads
+//! of their input, the colour conversion's bands, the bands of a large resize (native builds),
+//! and libwebp's encoder (its progress hook, at each whole percent of its progress). A run with
+//! neither a deadline nor a token pays a function call per check.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

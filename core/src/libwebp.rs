@@ -54,8 +54,9 @@ impl Pixels<'_> {
     }
 }
 
-/// libwebp's progress hook (every macroblock row, and between the encoder's passes): returning
-/// 0 aborts the encode (`VP8_ENC_ERROR_USER_ABORT`) once the run's budget is spent.
+/// libwebp's progress hook, called at each whole percent of its progress (in the main loop of a
+/// lossy encode, about every 5 % of the macroblock rows; not while it writes the bitstream):
+/// returning 0 aborts the encode (`VP8_ENC_ERROR_USER_ABORT`) once the run's budget is spent.
 ///
 /// # Safety
 /// `picture.user_data` points at a live [`Budget`].
