@@ -25,13 +25,9 @@ pub fn map_large_buffers() -> bool {
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 fn apply() -> bool {
-    const M_MMAP_THRESHOLD: i32 = -3;
-    unsafe extern "C" {
-        fn mallopt(param: i32, value: i32) -> i32;
-    }
     // SAFETY: `mallopt` takes two integers and only changes malloc's tuning; any thread may
     // call it at any time (glibc takes its own lock).
-    unsafe { mallopt(M_MMAP_THRESHOLD, 4 << 20) == 1 }
+    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20) == 1 }
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
