@@ -296,14 +296,17 @@ mod tests {
     }
 
     fn decode(bytes: &[u8], shrink: u32, budget: u64) -> Result<Samples, Error> {
-        let time = Budget::NONE;
-        Decoder::new(bytes, budget)?.decode(
-            shrink,
-            ColorSpace::YCbCr,
-            ColorSpace::Rgb,
-            budget,
-            &time,
-        )
+        decode_timed(bytes, shrink, budget, &Budget::NONE)
+    }
+
+    fn decode_timed(
+        bytes: &[u8],
+        shrink: u32,
+        budget: u64,
+        time: &Budget,
+    ) -> Result<Samples, Error> {
+        let (stored, out) = (ColorSpace::YCbCr, ColorSpace::Rgb);
+        Decoder::new(bytes, budget)?.decode(shrink, stored, out, budget, time)
     }
 
     /// A cancelled or spent budget stops the decode at libjpeg's next progress report, in a
@@ -315,11 +318,7 @@ mod tests {
         token.cancel();
         let time = Budget::start(None, Some(&token));
         let bytes = jpeg(640, 480);
-        let err = Decoder::new(&bytes, 1 << 30)
-            .unwrap()
-            .decode(1, ColorSpace::YCbCr, ColorSpace::Rgb, 1 << 30, &time)
-            .err()
-            .unwrap();
+        let err = decode_timed(&bytes, 1, 1 << 30, &time).err().unwrap();
         assert_eq!(err.code(), ErrorCode::Cancelled, "{err}");
         let Some(root) = crate::corpus_root() else {
             return;
@@ -327,11 +326,7 @@ mod tests {
         let bytes = std::fs::read(root.join("jpeg/progressive_3.jpg")).unwrap();
         let time = Budget::start(Some(1), None);
         std::thread::sleep(std::time::Duration::from_millis(2));
-        let err = Decoder::new(&bytes, 1 << 30)
-            .unwrap()
-            .decode(8, ColorSpace::YCbCr, ColorSpace::Rgb, 1 << 30, &time)
-            .err()
-            .unwrap();
+        let err = decode_timed(&bytes, 8, 1 << 30, &time).err().unwrap();
         assert_eq!(err.code(), ErrorCode::Timeout, "{err}");
     }
 

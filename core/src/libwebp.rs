@@ -67,8 +67,8 @@ unsafe extern "C" fn progress(_percent: c_int, picture: *const sys::WebPPicture)
 }
 
 /// Encodes `pixels`: RGB (`channels` 3) or straight-alpha RGBA (4; the alpha is dropped unless
-/// `has_alpha`). `budget` is checked before the import and at every progress report of the
-/// encoder; a stopped encode is an `Err` the caller replaces by the budget's error.
+/// `has_alpha`). `budget` is checked at every progress report of the encoder (the caller checks
+/// it before); a stopped encode is an `Err` the caller replaces by the budget's error.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn encode(
     pixels: Pixels<'_>,
@@ -80,9 +80,6 @@ pub(crate) fn encode(
     has_alpha: bool,
     budget: &Budget<'_>,
 ) -> Result<Vec<u8>, String> {
-    if budget.stopped() {
-        return Err("stopped by the time budget".into());
-    }
     if width == 0 || height == 0 || width > WEBP_MAX_DIMENSION || height > WEBP_MAX_DIMENSION {
         return Err(format!(
             "{width}x{height} is outside WebP's 1..={WEBP_MAX_DIMENSION} px per side"

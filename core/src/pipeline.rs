@@ -509,7 +509,6 @@ fn variants(
             Some(i) => i,
             None => {
                 let (w, h) = unturned(size);
-                budget.check()?;
                 let img = if (w, h) == frame.dimensions() {
                     None
                 } else {

@@ -6,18 +6,19 @@ fn imgest() -> Command {
     Command::new(env!("CARGO_BIN_EXE_imgest"))
 }
 
+/// The CLI's built-in sample image, written to `path`.
+fn write_sample(path: &std::path::Path) {
+    let status = imgest().arg("--write-sample").arg(path).status().unwrap();
+    assert!(status.success());
+}
+
 #[test]
 fn processes_a_folder_and_reports_rejects() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in");
     std::fs::create_dir_all(input.join("nested")).unwrap();
     let sample = input.join("sunrise.jpg");
-    let status = imgest()
-        .arg("--write-sample")
-        .arg(&sample)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    write_sample(&sample);
     std::fs::copy(&sample, input.join("nested/copy.jpg")).unwrap();
     std::fs::write(input.join("notes.txt"), "hello, not an image\n").unwrap();
     std::fs::write(input.join("empty.png"), b"").unwrap();
@@ -66,14 +67,7 @@ fn processes_a_folder_and_reports_rejects() {
 fn options_json_and_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
     let sample = dir.path().join("s.jpg");
-    assert!(
-        imgest()
-            .arg("--write-sample")
-            .arg(&sample)
-            .status()
-            .unwrap()
-            .success()
-    );
+    write_sample(&sample);
     let out = dir.path().join("out");
     let result = imgest()
         .arg(&sample)
@@ -109,14 +103,7 @@ fn a_timeout_rejects_the_slow_file_and_processes_the_rest() {
     let input = dir.path().join("in");
     std::fs::create_dir_all(&input).unwrap();
     let sample = input.join("a-sample.jpg");
-    assert!(
-        imgest()
-            .arg("--write-sample")
-            .arg(&sample)
-            .status()
-            .unwrap()
-            .success()
-    );
+    write_sample(&sample);
     // 3000 × 3000 of noise: seconds of work, far past a 0.2 s budget; the sample takes ~0.05 s.
     let mut state = 1u32;
     let noise = image::RgbImage::from_fn(3000, 3000, |_, _| {
