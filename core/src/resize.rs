@@ -135,6 +135,38 @@ impl Resizer {
             .ok_or_else(|| Error::internal("resize buffer size"))
     }
 
+    /// `src` resized to each of `sizes`, in order. The WebAssembly module resamples RGB as
+    /// RGBA ([`Resizer::resize_frame_within`] widens and narrows per call): here an RGB source
+    /// is widened once for all the sizes.
+    pub(crate) fn resize_frames_within(
+        &mut self,
+        src: &Frame,
+        sizes: &[(u32, u32)],
+        has_alpha: bool,
+        linear_light: bool,
+        budget: &Budget<'_>,
+    ) -> Result<Vec<Frame>, Error> {
+        #[cfg(target_arch = "wasm32")]
+        let widened = match src {
+            Frame::Rgb(img) if !linear_light && sizes.len() > 1 => {
+                Some(crate::frame::widen(img.as_raw(), 3))
+            }
+            _ => None,
+        };
+        let mut out = Vec::with_capacity(sizes.len());
+        for &(w, h) in sizes {
+            #[cfg(target_arch = "wasm32")]
+            if let Some(rgba) = &widened {
+                budget.check()?;
+                let rgb = self.resize_widened(rgba, src.dimensions(), (w, h), budget)?;
+                out.push(Frame::from_raw(w, h, 3, rgb).ok_or_else(|| Error::internal("resize"))?);
+                continue;
+            }
+            out.push(self.resize_frame_within(src, w, h, has_alpha, linear_light, budget)?);
+        }
+        Ok(out)
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn resize_raw(
         &mut self,
@@ -285,8 +317,19 @@ impl Resizer {
         to: (u32, u32),
         budget: &Budget<'_>,
     ) -> Result<Vec<u8>, Error> {
-        let rgba = crate::frame::widen(src, 3);
-        let out = self.resize_raw(&rgba, size, 4, to, false, false, budget)?;
+        self.resize_widened(&crate::frame::widen(src, 3), size, to, budget)
+    }
+
+    /// RGB pixels widened to opaque RGBA, resampled and narrowed back to RGB.
+    #[cfg(any(target_arch = "wasm32", test))]
+    fn resize_widened(
+        &mut self,
+        rgba: &[u8],
+        size: (u32, u32),
+        to: (u32, u32),
+        budget: &Budget<'_>,
+    ) -> Result<Vec<u8>, Error> {
+        let out = self.resize_raw(rgba, size, 4, to, false, false, budget)?;
         Ok(crate::frame::narrow(&out))
     }
 
