@@ -306,17 +306,6 @@ impl Resizer {
         to: (u32, u32),
         budget: &Budget<'_>,
     ) -> Result<Vec<u8>, Error> {
-        self.resize_rgb_via_rgba(src, size, to, budget)
-    }
-
-    #[cfg(any(target_arch = "wasm32", test))]
-    fn resize_rgb_via_rgba(
-        &mut self,
-        src: &[u8],
-        size: (u32, u32),
-        to: (u32, u32),
-        budget: &Budget<'_>,
-    ) -> Result<Vec<u8>, Error> {
         self.resize_widened(&crate::frame::widen(src, 3), size, to, budget)
     }
 
@@ -486,7 +475,7 @@ mod tests {
         for (w, h) in [(150, 101), (64, 200), (300, 203), (17, 3), (602, 406)] {
             let direct = r.resize_rgb(&src, (sw, sh), (w, h), &none).unwrap();
             let via = r
-                .resize_rgb_via_rgba(&src, (sw, sh), (w, h), &none)
+                .resize_widened(&crate::frame::widen(&src, 3), (sw, sh), (w, h), &none)
                 .unwrap();
             assert_eq!(direct, via, "{w}x{h}");
         }
