@@ -135,9 +135,7 @@ impl Resizer {
             .ok_or_else(|| Error::internal("resize buffer size"))
     }
 
-    /// `src` resized to each of `sizes`, in order. The WebAssembly module resamples RGB as
-    /// RGBA ([`Resizer::resize_frame_within`] widens and narrows per call): here an RGB source
-    /// is widened once for all the sizes.
+    /// `src` resized to each of `sizes`, in order.
     pub(crate) fn resize_frames_within(
         &mut self,
         src: &Frame,
@@ -146,22 +144,8 @@ impl Resizer {
         linear_light: bool,
         budget: &Budget<'_>,
     ) -> Result<Vec<Frame>, Error> {
-        #[cfg(target_arch = "wasm32")]
-        let widened = match src {
-            Frame::Rgb(img) if !linear_light && sizes.len() > 1 => {
-                Some(crate::frame::widen(img.as_raw(), 3))
-            }
-            _ => None,
-        };
         let mut out = Vec::with_capacity(sizes.len());
         for &(w, h) in sizes {
-            #[cfg(target_arch = "wasm32")]
-            if let Some(rgba) = &widened {
-                budget.check()?;
-                let rgb = self.resize_widened(rgba, src.dimensions(), (w, h), budget)?;
-                out.push(Frame::from_raw(w, h, 3, rgb).ok_or_else(|| Error::internal("resize"))?);
-                continue;
-            }
             out.push(self.resize_frame_within(src, w, h, has_alpha, linear_light, budget)?);
         }
         Ok(out)
@@ -295,9 +279,8 @@ impl Resizer {
         Ok(buf)
     }
 
-    /// RGB resampling in the WebAssembly module: widened to RGBA and back, which gives the same
-    /// numbers as the 3-channel resampler (each channel is convolved alone with the same
-    /// integer weights; a test checks it) without a second resampler's 20 KiB of code.
+    /// RGB resampling in the WebAssembly module, which leaves out the 3-channel resampler's
+    /// 20 KiB of code: see [`Resizer::resize_rgb_as_rgba`].
     #[cfg(target_arch = "wasm32")]
     fn resize_rgb(
         &mut self,
@@ -306,7 +289,54 @@ impl Resizer {
         to: (u32, u32),
         budget: &Budget<'_>,
     ) -> Result<Vec<u8>, Error> {
-        self.resize_widened(&crate::frame::widen(src, 3), size, to, budget)
+        self.resize_rgb_as_rgba(src, size, to, budget)
+    }
+
+    /// RGB resampled with the RGBA resampler only, giving the 3-channel resampler's numbers
+    /// (each channel is convolved alone with the same integer weights; a test checks it). The
+    /// vertical pass convolves every byte of a row alone, so it runs on the RGB rows themselves,
+    /// four bytes taken as one RGBA pixel (rows padded to a multiple of 4 bytes if need be);
+    /// only its result, `height` rows instead of the source's, is widened to RGBA for the
+    /// horizontal pass.
+    #[cfg(any(target_arch = "wasm32", test))]
+    fn resize_rgb_as_rgba(
+        &mut self,
+        src: &[u8],
+        (sw, sh): (u32, u32),
+        (width, height): (u32, u32),
+        budget: &Budget<'_>,
+    ) -> Result<Vec<u8>, Error> {
+        if sh == height {
+            let rgba = crate::frame::widen(src, 3);
+            return self.resize_widened(&rgba, (sw, sh), (width, height), budget);
+        }
+        let row = sw as usize * 3;
+        let stride = row.next_multiple_of(4);
+        let padded;
+        let rows = if stride == row {
+            src
+        } else {
+            let mut p = vec![0u8; stride * sh as usize];
+            for (to, from) in p.chunks_exact_mut(stride).zip(src.chunks_exact(row)) {
+                to[..row].copy_from_slice(from);
+            }
+            padded = p;
+            &padded[..]
+        };
+        let quads = u32::try_from(stride / 4).map_err(|_| Error::internal("resize: row"))?;
+        let mut mid =
+            self.resize_raw(rows, (quads, sh), 4, (quads, height), false, false, budget)?;
+        if stride != row {
+            for y in 1..height as usize {
+                mid.copy_within(y * stride..y * stride + row, y * row);
+            }
+            mid.truncate(row * height as usize);
+        }
+        if sw == width {
+            return Ok(mid);
+        }
+        let rgba = crate::frame::widen(&mid, 3);
+        self.resize_widened(&rgba, (sw, height), (width, height), budget)
     }
 
     /// RGB pixels widened to opaque RGBA, resampled and narrowed back to RGB.
@@ -472,12 +502,21 @@ mod tests {
             .collect();
         let mut r = Resizer::new();
         let none = Budget::NONE;
-        for (w, h) in [(150, 101), (64, 200), (300, 203), (17, 3), (602, 406)] {
-            let direct = r.resize_rgb(&src, (sw, sh), (w, h), &none).unwrap();
-            let via = r
-                .resize_widened(&crate::frame::widen(&src, 3), (sw, sh), (w, h), &none)
-                .unwrap();
-            assert_eq!(direct, via, "{w}x{h}");
+        // 301 px rows (903 bytes) are padded for the vertical pass; 300 px rows are not.
+        for sw in [301, 300] {
+            let src = &src[..sw as usize * sh as usize * 3];
+            for (w, h) in [
+                (150, 101),
+                (64, 200),
+                (sw, 17),
+                (17, sh),
+                (17, 3),
+                (602, 406),
+            ] {
+                let direct = r.resize_rgb(src, (sw, sh), (w, h), &none).unwrap();
+                let via = r.resize_rgb_as_rgba(src, (sw, sh), (w, h), &none).unwrap();
+                assert!(direct == via, "{sw}x{sh} to {w}x{h}");
+            }
         }
     }
 
