@@ -177,11 +177,15 @@ impl<'a> Decoder<'a> {
         if total > budget {
             return Err(Error::limit_exceeded(LimitKind::Alloc, total, budget));
         }
-        let mut data = vec![0u8; stride * h as usize];
+        // Not zero-filled first (a pass over the whole image): libjpeg writes every row, and
+        // the length is set only once it has.
+        let len = stride * h as usize;
+        let mut data: Vec<u8> = Vec::with_capacity(len);
         let mut row = 0u32;
         while row < h {
             let mut done = 0;
-            // SAFETY: `data` has `h - row` more rows of `stride` bytes from that offset.
+            // SAFETY: `data` has capacity for `h - row` more rows of `stride` bytes from that
+            // offset; libjpeg writes at most `h - row` rows there and says how many it wrote.
             let code = unsafe {
                 imgest_jpeg_read(
                     self.ptr(),
@@ -192,11 +196,13 @@ impl<'a> Decoder<'a> {
                 )
             };
             self.check(code, budget).map_err(|e| time.or(e))?;
-            if done == 0 {
+            if done == 0 || done > h - row {
                 return Err(Error::corrupt("jpeg", "truncated: no more rows"));
             }
             row += done;
         }
+        // SAFETY: rows 0..h, `stride` bytes each, were all written above.
+        unsafe { data.set_len(len) };
         Ok(Samples {
             width: w,
             height: h,

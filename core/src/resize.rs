@@ -316,9 +316,11 @@ impl Resizer {
         let rows = if stride == row {
             src
         } else {
-            let mut p = vec![0u8; stride * sh as usize];
-            for (to, from) in p.chunks_exact_mut(stride).zip(src.chunks_exact(row)) {
-                to[..row].copy_from_slice(from);
+            // Written once (no zero-filled buffer first).
+            let mut p = Vec::with_capacity(stride * sh as usize);
+            for from in src.chunks_exact(row) {
+                p.extend_from_slice(from);
+                p.extend_from_slice(&[0; 3][..stride - row]);
             }
             padded = p;
             &padded[..]
