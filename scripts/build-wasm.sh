@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the npm package into bindings-wasm/pkg: cargo (wasm32, release) → wasm-bindgen
 # (--target web) → the hand-written ESM entry points and package.json. Needs the
-# wasm32-unknown-unknown target, Debian's clang/llvm/wasi-libc (for libwebp) and wasm-bindgen-cli
+# wasm32-unknown-unknown target, Debian's clang/llvm/wasi-libc (for libwebp; two Emscripten headers
+# come from scripts/sse2-headers.sh) and wasm-bindgen-cli
 # at exactly the wasm-bindgen version in Cargo.lock (.ci/run installs all of them), and npm (for
 # binaryen's wasm-opt, fetched by npx at the version below).
 set -euo pipefail
