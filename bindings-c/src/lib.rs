@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use core_imgest::{CancelToken, Error, ErrorCode, Options, Output, Pipeline};
 
@@ -40,6 +40,30 @@ pub const IMGEST_CANCELLED: imgest_status = 9;
 pub const IMGEST_NULL_ARGUMENT: imgest_status = 64;
 /// A bug in imgest (including a panic caught at this boundary).
 pub const IMGEST_INTERNAL: imgest_status = 255;
+
+// The header needs the numbers as literals (cbindgen evaluates no expressions): each is checked
+// against the core's table here, and a code the core adds fails this build until it has one.
+const _: () = {
+    let table: [(imgest_status, ErrorCode); 10] = [
+        (IMGEST_UNSUPPORTED_FORMAT, ErrorCode::UnsupportedFormat),
+        (IMGEST_NOT_AN_IMAGE, ErrorCode::NotAnImage),
+        (IMGEST_CORRUPT_INPUT, ErrorCode::CorruptInput),
+        (IMGEST_LIMIT_EXCEEDED, ErrorCode::LimitExceeded),
+        (IMGEST_INVALID_OPTIONS, ErrorCode::InvalidOptions),
+        (IMGEST_ENCODE_FAILED, ErrorCode::EncodeFailed),
+        (IMGEST_STORAGE, ErrorCode::Storage),
+        (IMGEST_TIMEOUT, ErrorCode::Timeout),
+        (IMGEST_CANCELLED, ErrorCode::Cancelled),
+        (IMGEST_INTERNAL, ErrorCode::Internal),
+    ];
+    assert!(table.len() == ErrorCode::ALL.len());
+    let mut i = 0;
+    while i < table.len() {
+        assert!(table[i].0 == table[i].1.as_u32() as imgest_status);
+        assert!(ErrorCode::ALL[i].as_u32() == table[i].1.as_u32());
+        i += 1;
+    }
+};
 
 /// Major version of the library this header belongs to.
 pub const IMGEST_VERSION_MAJOR: u32 = 0;
@@ -168,25 +192,21 @@ pub unsafe extern "C" fn imgest_version() -> *const c_char {
 /// Always safe to call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn imgest_status_str(status: imgest_status) -> *const c_char {
-    let s: &'static CStr = match status {
+    // The core's names, NUL-terminated once, in the core's table order.
+    static NAMES: OnceLock<Vec<CString>> = OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        ErrorCode::ALL
+            .iter()
+            .map(|c| CString::new(c.as_str()).unwrap_or_default())
+            .collect()
+    });
+    let s: &CStr = match status {
         IMGEST_OK => c"ok",
         IMGEST_NULL_ARGUMENT => c"null_argument",
-        _ => match ErrorCode::ALL
+        _ => ErrorCode::ALL
             .iter()
-            .find(|c| c.as_u32() as imgest_status == status)
-        {
-            Some(ErrorCode::UnsupportedFormat) => c"unsupported_format",
-            Some(ErrorCode::NotAnImage) => c"not_an_image",
-            Some(ErrorCode::CorruptInput) => c"corrupt_input",
-            Some(ErrorCode::LimitExceeded) => c"limit_exceeded",
-            Some(ErrorCode::InvalidOptions) => c"invalid_options",
-            Some(ErrorCode::EncodeFailed) => c"encode_failed",
-            Some(ErrorCode::Storage) => c"storage",
-            Some(ErrorCode::Timeout) => c"timeout",
-            Some(ErrorCode::Cancelled) => c"cancelled",
-            Some(ErrorCode::Internal) => c"internal",
-            _ => c"unknown",
-        },
+            .position(|c| c.as_u32() as imgest_status == status)
+            .map_or(c"unknown", |i| names[i].as_c_str()),
     };
     s.as_ptr()
 }

@@ -206,6 +206,15 @@ fn error_codes() -> Vec<(&'static str, u32)> {
         .collect()
 }
 
+/// The core's output formats: `[(format, mime_type, extension), ...]`.
+#[pyfunction]
+fn output_formats() -> Vec<(&'static str, &'static str, &'static str)> {
+    imgest::OutputFormat::ALL
+        .iter()
+        .map(|f| (f.as_str(), f.mime_type(), f.extension()))
+        .collect()
+}
+
 /// `imgest::memory::map_large_buffers()`: the process's malloc gives buffers of 4 MiB or more
 /// their own mappings, returned to the system when freed. For the application to call.
 #[pyfunction]
@@ -221,6 +230,7 @@ fn _imgest(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Token>()?;
     m.add_function(wrap_pyfunction!(default_options, m)?)?;
     m.add_function(wrap_pyfunction!(error_codes, m)?)?;
+    m.add_function(wrap_pyfunction!(output_formats, m)?)?;
     m.add_function(wrap_pyfunction!(map_large_buffers, m)?)?;
     Ok(())
 }

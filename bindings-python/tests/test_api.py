@@ -74,12 +74,23 @@ def test_options(sample: bytes):
     assert r.dominant_color is None and r.palette == [] and r.placeholder is None
 
 
-def test_unknown_option_lists_valid_names():
-    with pytest.raises(TypeError) as e:
-        imgest.process(b"", qualty=80)
-    assert "'qualty'" in str(e.value)
-    for name in imgest.OPTION_NAMES:
-        assert name in str(e.value)
+def test_unknown_option_is_invalid_options_and_lists_valid_names():
+    for call in (lambda: imgest.process(b"", qualty=80), lambda: imgest.Pipeline(qualty=80)):
+        with pytest.raises(imgest.InvalidOptionsError) as e:
+            call()
+        assert e.value.code == "invalid_options"
+        assert "`qualty`" in str(e.value)
+        for name in imgest.OPTION_NAMES:
+            assert f"`{name}`" in str(e.value)
+
+
+def test_variant_mime_type_and_extension_come_from_the_core(sample: bytes):
+    png = imgest.process(
+        sample, variants=[{"name": "p", "max_width": 40, "format": "png"}], dominant_color=False
+    ).variants["p"]
+    assert (png.mime_type, png.extension) == ("image/png", "png")
+    formats = {f: (m, e) for f, m, e in imgest._imgest.output_formats()}
+    assert formats["jpeg"] == ("image/jpeg", "jpg") and formats["webp"] == ("image/webp", "webp")
 
 
 def test_error_table_maps_every_code():

@@ -1,5 +1,7 @@
 // imgest for browsers and bundlers: the safe image pipeline in one WebAssembly module.
-import initWasm, { processRaw, decodeRaw, errorCodes as rawErrorCodes, version as rawVersion } from './imgest_wasm.js';
+import initWasm, {
+  processRaw, decodeRaw, errorCodes as rawErrorCodes, outputFormats, version as rawVersion,
+} from './imgest_wasm.js';
 
 /** Thrown for every imgest failure; `code` is the core's stable snake_case error code. */
 export class ImgestError extends Error {
@@ -285,15 +287,21 @@ export function version() {
   return rawVersion();
 }
 
-const MIME = { webp: 'image/webp', jpeg: 'image/jpeg', png: 'image/png' };
-const EXT = { webp: 'webp', jpeg: 'jpg', png: 'png' };
+// The core's output formats by name: `{format, mimeType, extension}`.
+let formats;
+function formatOf(variant) {
+  if (!initialized) throw new Error('imgest: call `await init()` first');
+  formats ??= new Map(outputFormats().map((f) => [f.format, f]));
+  return formats.get(variant.format) ?? { mimeType: '', extension: 'bin' };
+}
 
 /** A Blob of a variant, for `fetch` bodies. */
 export function toBlob(variant) {
-  return new Blob([variant.bytes], { type: MIME[variant.format] });
+  return new Blob([variant.bytes], { type: formatOf(variant).mimeType });
 }
 
-/** A File of a variant, for `FormData`; `name` defaults to `<variant name or "image">.<ext>`. */
+/** A File of a variant, for `FormData`; `name` defaults to `image.<extension>`. */
 export function toFile(variant, name) {
-  return new File([variant.bytes], name ?? `image.${EXT[variant.format]}`, { type: MIME[variant.format] });
+  const f = formatOf(variant);
+  return new File([variant.bytes], name ?? `image.${f.extension}`, { type: f.mimeType });
 }

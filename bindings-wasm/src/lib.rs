@@ -51,6 +51,20 @@ pub fn error_codes() -> Result<JsValue, JsValue> {
     Ok(codes.into())
 }
 
+/// Every output format as `{format, mimeType, extension}` objects (the core's table).
+#[wasm_bindgen(js_name = outputFormats)]
+pub fn output_formats() -> Result<JsValue, JsValue> {
+    let formats = Array::new();
+    for f in imgest::OutputFormat::ALL {
+        let obj = Object::new();
+        Reflect::set(&obj, &"format".into(), &f.as_str().into())?;
+        Reflect::set(&obj, &"mimeType".into(), &f.mime_type().into())?;
+        Reflect::set(&obj, &"extension".into(), &f.extension().into())?;
+        formats.push(&obj);
+    }
+    Ok(formats.into())
+}
+
 /// The crate version.
 #[wasm_bindgen]
 pub fn version() -> String {

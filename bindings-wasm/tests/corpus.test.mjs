@@ -9,7 +9,7 @@ import { isDeepStrictEqual } from 'node:util';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const pkg = process.env.IMGEST_PKG ?? join(here, '..', 'pkg');
-const { init, processSync, decodeSync, ImgestError, errorCodes } = await import(join(pkg, 'node.js'));
+const { init, processSync, decodeSync, ImgestError, errorCodes, toBlob, toFile } = await import(join(pkg, 'node.js'));
 await init();
 
 const corpus = process.env.IMGEST_CORPUS ?? join(here, '..', '..', '..', 'shared', 'corpus');
@@ -73,6 +73,18 @@ test('options are validated; unknown keys throw invalid_options', () => {
     assert.throws(() => processSync(new Uint8Array([1, 2, 3]), { variants: [{ name: 'a', format }] }),
       (e) => e instanceof ImgestError && e.code === 'invalid_options' && /not enabled in this build/.test(e.message));
   }
+});
+
+test('toBlob and toFile take the MIME type and extension from the core', { skip: !haveCorpus && `no corpus at ${corpus}` }, async () => {
+  const out = processSync(readFileSync(join(corpus, 'webp', 'test.webp')), { variants: [{ name: 'v', max_width: 64 }] });
+  const v = out.variants.v;
+  const blob = toBlob(v);
+  assert.equal(blob.type, 'image/webp');
+  assert.deepEqual(new Uint8Array(await blob.arrayBuffer()), v.bytes);
+  const file = toFile(v);
+  assert.equal(file.name, 'image.webp');
+  assert.equal(file.type, 'image/webp');
+  assert.equal(toFile(v, 'x.bin').name, 'x.bin');
 });
 
 test('corpus', { skip: !haveCorpus && `no corpus at ${corpus}` }, () => {

@@ -25,6 +25,10 @@ pub enum OutputFormat {
 }
 
 impl OutputFormat {
+    /// Every output format, for the bindings' tables (name, MIME type, extension).
+    pub const ALL: &'static [OutputFormat] =
+        &[OutputFormat::Webp, OutputFormat::Jpeg, OutputFormat::Png];
+
     /// Lower-case name (`"webp"`).
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -73,6 +73,11 @@ _DEFAULTS: Dict[str, Any] = json.loads(_imgest.default_options())
 #: The option names ``process``/``Pipeline`` accept (the core's snake_case wire format).
 OPTION_NAMES: Tuple[str, ...] = tuple(_DEFAULTS)
 
+# The core's output formats: name -> (MIME type, extension).
+_FORMATS: Dict[str, Tuple[str, str]] = {
+    name: (mime, ext) for name, mime, ext in _imgest.output_formats()
+}
+
 
 def default_options() -> Dict[str, Any]:
     """The default options, as the keyword arguments ``process`` takes."""
@@ -119,7 +124,12 @@ class Variant:
     @property
     def mime_type(self) -> str:
         """``image/webp``, ``image/jpeg`` or ``image/png``."""
-        return "image/" + self.format
+        return _FORMATS[self.format][0]
+
+    @property
+    def extension(self) -> str:
+        """The usual file extension, without the dot: ``webp``, ``jpg`` or ``png``."""
+        return _FORMATS[self.format][1]
 
     def save(self, path: Union[str, "os.PathLike[str]"]) -> None:
         """Writes ``data`` to ``path`` atomically (a temporary file, then a rename)."""
@@ -236,12 +246,8 @@ def _timeout_ms(timeout: Optional[float]) -> Optional[int]:
 
 
 def _options_json(options: Mapping[str, Any], timeout: Optional[float] = None) -> Optional[str]:
-    unknown = [name for name in options if name not in _DEFAULTS]
-    if unknown:
-        raise TypeError(
-            f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-            f"valid options: {', '.join(OPTION_NAMES)}"
-        )
+    # Unknown names are the core's to refuse (`invalid_options`, with the valid names), as in
+    # every binding.
     options = dict(options)
     if timeout is not None:
         if options.get("timeout_ms") is not None:

@@ -52,5 +52,8 @@ def default_options() -> str:
 def error_codes() -> List[Tuple[str, int]]:
     """The core's error table: ``[(code, number), ...]``."""
 
+def output_formats() -> List[Tuple[str, str, str]]:
+    """The core's output formats: ``[(format, mime_type, extension), ...]``."""
+
 def map_large_buffers() -> bool:
     """Gives allocations of 4 MiB or more their own mappings (glibc); whether it was applied."""
