@@ -42,17 +42,17 @@ pub fn sqlite_url(path: &Path) -> Result<String, std::io::Error> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    /// Everything but letters, digits and `/-_.~`.
+    const PATH: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'/')
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
     let absolute = std::path::absolute(path)?;
-    let mut url = String::from("sqlite://");
-    for b in absolute.to_string_lossy().bytes() {
-        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
-            url.push(char::from(b));
-        } else {
-            url.push_str(&format!("%{b:02X}"));
-        }
-    }
-    url.push_str("?mode=rwc");
-    Ok(url)
+    let encoded = utf8_percent_encode(&absolute.to_string_lossy(), PATH).to_string();
+    Ok(format!("sqlite://{encoded}?mode=rwc"))
 }
 
 /// Opens the database at `url` (`sqlite://…` or `postgres://…`) and runs the migrations for its
@@ -1099,7 +1099,13 @@ mod tests {
     async fn a_sqlite_path_reaches_sqlite_as_written() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("a dir/../odd %20 name/imgest.db");
-        let db = open(&sqlite_url(&path).unwrap()).await.unwrap();
+        let url = sqlite_url(&path).unwrap();
+        assert!(url.starts_with("sqlite:///"), "{url}");
+        assert!(
+            url.ends_with("/a%20dir/../odd%20%2520%20name/imgest.db?mode=rwc"),
+            "{url}"
+        );
+        let db = open(&url).await.unwrap();
         assert_eq!(db.backend, Backend::Sqlite);
         sqlx::query("SELECT COUNT(*) FROM jobs")
             .execute(&db.pool)
