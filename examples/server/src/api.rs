@@ -8,6 +8,7 @@ use axum::extract::{Extension, FromRequestParts, Multipart, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum_extra::headers::{ETag, HeaderMapExt, IfNoneMatch};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
@@ -611,10 +612,11 @@ pub async fn get_variant(
         .ok_or_else(|| ApiError::not_found("variant"))?;
     let etag = format!("\"{}\"", variant.sha256);
     let etag_value = HeaderValue::from_str(&etag).map_err(|e| ApiError::internal("etag", e))?;
+    // Weak comparison, a list of tags or `*`, as RFC 9110 has it.
+    let tag: ETag = etag.parse().map_err(|e| ApiError::internal("etag", e))?;
     let matches = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+        .typed_get::<IfNoneMatch>()
+        .is_some_and(|condition| !condition.precondition_passes(&tag));
     if matches {
         return Ok((
             StatusCode::NOT_MODIFIED,

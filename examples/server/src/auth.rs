@@ -1,8 +1,9 @@
 //! Bearer JWTs (HS256): the claims, signing, and the extractor that checks them.
 
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum_extra::headers::authorization::Bearer;
+use axum_extra::headers::{Authorization, HeaderMapExt};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -95,17 +96,11 @@ pub async fn authenticate(
     what: &str,
     client: Option<String>,
 ) -> Result<User, ApiError> {
-    let token = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    let outcome = match token {
+    // The scheme in any case, as RFC 9110 has it.
+    let token = headers.typed_get::<Authorization<Bearer>>();
+    let outcome = match &token {
         None => Err("missing bearer token".to_string()),
-        Some(t) => verify(&state.config.jwt_secret, t),
+        Some(t) => verify(&state.config.jwt_secret, t.token().trim()),
     };
     match outcome {
         Ok(claims) => Ok(User {

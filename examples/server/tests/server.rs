@@ -67,6 +67,22 @@ fn check_variants(s: &Server, token: &str, image: &Value) -> Vec<(String, (u32, 
             .send()
             .unwrap();
         assert_eq!(again.status(), 304, "{url} with If-None-Match");
+        // A weak tag, a list, `*`: 304; another tag: 200. The bearer scheme in any case.
+        for (condition, want) in [
+            (format!("W/{etag}"), 304),
+            (format!("\"other\", {etag}"), 304),
+            ("*".to_string(), 304),
+            ("\"other\"".to_string(), 200),
+        ] {
+            let r = s
+                .client
+                .get(s.url(url))
+                .header("Authorization", format!("bEaReR {token}"))
+                .header("If-None-Match", &condition)
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), want, "{url} with If-None-Match: {condition}");
+        }
         sizes.push((v["name"].as_str().unwrap().to_string(), dims));
     }
     sizes
