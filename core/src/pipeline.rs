@@ -501,34 +501,25 @@ fn variants(
     // Distinct output sizes (upright), each resized from the decoded frame; `None` marks the
     // decoded frame's own size, which takes the frame itself (no copy) further down.
     let mut sizes: Vec<(u32, u32)> = Vec::new();
+    let mut images: Vec<Option<Frame>> = Vec::new();
     let mut slots: Vec<usize> = Vec::with_capacity(jobs.len());
     for &(v, _) in &jobs {
         let size = target_size(width, height, v);
         let idx = match sizes.iter().position(|s| *s == size) {
             Some(i) => i,
             None => {
+                let (w, h) = unturned(size);
+                let img = if (w, h) == frame.dimensions() {
+                    None
+                } else {
+                    Some(resizer.resize_frame_within(&frame, w, h, has_alpha, linear, &budget)?)
+                };
                 sizes.push(size);
-                sizes.len() - 1
+                images.push(img);
+                images.len() - 1
             }
         };
         slots.push(idx);
-    }
-    let mut resized = Vec::with_capacity(sizes.len());
-    for &size in &sizes {
-        if unturned(size) != frame.dimensions() {
-            resized.push(unturned(size));
-        }
-    }
-    let mut resized = resizer
-        .resize_frames_within(&frame, &resized, has_alpha, linear, &budget)?
-        .into_iter();
-    let mut images: Vec<Option<Frame>> = Vec::with_capacity(sizes.len());
-    for &size in &sizes {
-        images.push(if unturned(size) == frame.dimensions() {
-            None
-        } else {
-            resized.next()
-        });
     }
 
     // A large photo leaves tens of MB of resampling scratch; keep only small scratch.

@@ -135,22 +135,6 @@ impl Resizer {
             .ok_or_else(|| Error::internal("resize buffer size"))
     }
 
-    /// `src` resized to each of `sizes`, in order.
-    pub(crate) fn resize_frames_within(
-        &mut self,
-        src: &Frame,
-        sizes: &[(u32, u32)],
-        has_alpha: bool,
-        linear_light: bool,
-        budget: &Budget<'_>,
-    ) -> Result<Vec<Frame>, Error> {
-        let mut out = Vec::with_capacity(sizes.len());
-        for &(w, h) in sizes {
-            out.push(self.resize_frame_within(src, w, h, has_alpha, linear_light, budget)?);
-        }
-        Ok(out)
-    }
-
     #[allow(clippy::too_many_arguments)]
     fn resize_raw(
         &mut self,
