@@ -10,6 +10,7 @@ __all__ = [
     "default_options",
     "error_codes",
     "map_large_buffers",
+    "output_formats",
 ]
 
 __version__: str
