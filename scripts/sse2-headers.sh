@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prints a folder holding Emscripten's `xmmintrin.h` and `emmintrin.h` (MIT): the x86 SSE/SSE2
+# Prints a folder holding Emscripten's `xmmintrin.h` and `emmintrin.h`: the x86 SSE/SSE2
 # intrinsics written with WebAssembly SIMD (`wasm_simd128.h`, which clang ships). With them on the
 # include path and `__SSE__`, `__SSE2__` and `EMSCRIPTEN` defined (scripts/wasm-env.sh), libwebp
 # compiles its own SSE2 code paths for wasm32, as it does natively: same output bytes, ingest
@@ -8,7 +8,7 @@
 # The two files are not kept in this repository. They are copied once into
 # `$CARGO_TARGET_DIR/sse2-headers/` from an installed Emscripten (`$EMSCRIPTEN_ROOT`, or Debian's
 # /usr/share/emscripten), else extracted from Debian's `emscripten` package (`apt-get download`;
-# its licence: /usr/share/doc/emscripten/copyright in that package). Only these two: Emscripten's
+# the package carries Emscripten's licence terms). Only these two: Emscripten's
 # whole `compat/` folder would shadow wasi-libc's headers.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
