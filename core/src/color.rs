@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use image::{DynamicImage, RgbaImage};
+use image::DynamicImage;
 use qcms::{DataType, Intent, Profile, Transform};
 
 use crate::budget::Budget;
@@ -13,19 +13,6 @@ use crate::decode::{Decoded, Pixels};
 use crate::error::Error;
 use crate::frame::Frame;
 use crate::shaper::Shaper;
-
-/// An image in 8-bit sRGB with straight (not premultiplied) alpha.
-#[derive(Debug, Clone)]
-pub struct Srgb {
-    /// The pixels.
-    pub image: RgbaImage,
-    /// True when some pixel is not fully opaque.
-    pub has_alpha: bool,
-    /// True when an embedded profile was applied.
-    pub converted: bool,
-    /// The embedded profile's description, if there was a readable one.
-    pub icc_description: Option<String>,
-}
 
 /// Reads a profile's description tag (`desc`: ICC v2 `textDescriptionType` or v4
 /// `multiLocalizedUnicodeType`, English preferred). `None` for a profile that does not parse.
@@ -336,22 +323,6 @@ pub(crate) fn normalize_within(decoded: Decoded, budget: &Budget) -> Result<Norm
             })
         }
     }
-}
-
-/// Converts decoded pixels to sRGB RGBA8 at once: [`normalize`], the pending conversion, and
-/// RGBA.
-pub fn to_srgb(decoded: Decoded) -> Result<Srgb, Error> {
-    let n = normalize(decoded)?;
-    let mut frame = n.frame;
-    if let Some(t) = &n.to_srgb {
-        t.apply(&mut frame);
-    }
-    Ok(Srgb {
-        image: frame.into_rgba(),
-        has_alpha: n.has_alpha,
-        converted: n.converted,
-        icc_description: n.icc_description,
-    })
 }
 
 /// 8-bit RGB for 8-bit sources without alpha, RGBA for the rest, without a copy when the image

@@ -5,8 +5,6 @@
 //! space) from a farthest-point initialisation. An image with at most `k` distinct colours gets
 //! exactly those colours back.
 
-use image::RgbaImage;
-
 use crate::color::SrgbTransform;
 use crate::frame::Frame;
 
@@ -40,17 +38,14 @@ pub struct Swatch {
 const MAX_SAMPLES: u64 = 4096;
 const ITERATIONS: usize = 24;
 
-/// Computes up to `k` palette colours, heaviest first; the first is the dominant colour.
-/// Pixels with alpha < 128 are ignored unless no pixel is visible, in which case the colour
-/// channels of all pixels are used. Returns an empty palette when `k == 0` or the image is empty.
-pub fn palette(image: &RgbaImage, k: usize) -> Vec<Swatch> {
-    let (w, h) = image.dimensions();
-    palette_with(w, h, 4, |x, y| image.get_pixel(x, y).0, None, k)
-}
-
-/// [`palette`] of a frame in its source colour space: the sampled pixels alone go through
-/// `to_srgb` (a few thousand instead of every pixel).
-pub fn palette_frame(frame: &Frame, to_srgb: Option<&SrgbTransform>, k: usize) -> Vec<Swatch> {
+/// Computes up to `k` palette colours of `frame`, heaviest first; the first is the dominant
+/// colour. Pixels with alpha < 128 are ignored unless no pixel is visible, in which case the
+/// colour channels of all pixels are used. Returns an empty palette when `k == 0` or the frame
+/// is empty.
+///
+/// A frame still in its source colour space passes that space's `to_srgb`: the sampled pixels
+/// alone go through it (a few thousand instead of every pixel).
+pub fn palette(frame: &Frame, to_srgb: Option<&SrgbTransform>, k: usize) -> Vec<Swatch> {
     let (w, h) = frame.dimensions();
     palette_with(
         w,
@@ -335,6 +330,7 @@ pub fn oklab_to_srgb(lab: [f32; 3]) -> [u8; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::RgbaImage;
 
     #[test]
     fn one_colour_is_exact() {
@@ -346,7 +342,7 @@ mod tests {
             [1, 2, 3],
         ] {
             let img = RgbaImage::from_pixel(37, 11, image::Rgba([c[0], c[1], c[2], 255]));
-            let p = palette(&img, 5);
+            let p = palette(&Frame::from(img.clone()), None, 5);
             assert_eq!(p.len(), 1);
             assert_eq!(
                 p[0].color,
@@ -364,7 +360,11 @@ mod tests {
     fn thin_images_are_sampled() {
         for (w, h) in [(5000, 1), (1, 5000), (1, 1), (65, 3)] {
             let img = RgbaImage::from_pixel(w, h, image::Rgba([0, 200, 0, 255]));
-            assert_eq!(palette(&img, 5)[0].color.hex(), "#00c800", "{w}x{h}");
+            assert_eq!(
+                palette(&Frame::from(img.clone()), None, 5)[0].color.hex(),
+                "#00c800",
+                "{w}x{h}"
+            );
         }
     }
 
@@ -378,11 +378,14 @@ mod tests {
                 image::Rgba([0, 0, 255, 255])
             }
         });
-        let p = palette(&img, 5);
+        let p = palette(&Frame::from(img.clone()), None, 5);
         assert_eq!(p[0].color.hex(), "#0000ff");
         assert_eq!(p.len(), 1);
         let clear = RgbaImage::from_pixel(4, 4, image::Rgba([9, 9, 9, 0]));
-        assert_eq!(palette(&clear, 5)[0].color.hex(), "#090909");
+        assert_eq!(
+            palette(&Frame::from(clear.clone()), None, 5)[0].color.hex(),
+            "#090909"
+        );
     }
 
     #[test]
@@ -396,8 +399,8 @@ mod tests {
                 image::Rgba([200 + n, 20 + n, 190 + n, 255])
             }
         });
-        let a = palette(&img, 5);
-        let b = palette(&img, 5);
+        let a = palette(&Frame::from(img.clone()), None, 5);
+        let b = palette(&Frame::from(img.clone()), None, 5);
         assert_eq!(a, b);
         assert!(a.len() <= 5);
         let c = a[0].color;

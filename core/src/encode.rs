@@ -2,7 +2,6 @@
 //! through `image`'s pure-Rust encoders. No encoder here writes any metadata chunk: output
 //! carries pixels only (no EXIF, XMP, IPTC, ICC, comments).
 
-use image::RgbaImage;
 #[cfg(feature = "jpeg-output")]
 use image::codecs::jpeg::JpegEncoder;
 #[cfg(feature = "png-output")]
@@ -19,31 +18,12 @@ use crate::options::OutputFormat;
 /// Largest width or height a WebP image can have.
 pub const WEBP_MAX_DIMENSION: u32 = 16383;
 
-/// Encodes `image` (straight-alpha sRGB RGBA8).
+/// Encodes `frame` (8-bit sRGB, straight alpha).
 ///
-/// `has_alpha = false` drops the alpha channel (smaller output); `quality` (0–100) applies to
-/// lossy WebP and JPEG; `lossless` selects lossless WebP.
+/// `has_alpha = false` drops the alpha channel of an RGBA frame (smaller output; an RGB frame
+/// has none to keep); `quality` (0–100) applies to lossy WebP and JPEG; `lossless` selects
+/// lossless WebP.
 pub fn encode(
-    image: &RgbaImage,
-    format: OutputFormat,
-    quality: u8,
-    lossless: bool,
-    has_alpha: bool,
-) -> Result<Vec<u8>, Error> {
-    let (w, h) = image.dimensions();
-    encode_raw(
-        Pixels::Borrowed(image.as_raw()),
-        (w, h),
-        4,
-        format,
-        quality,
-        lossless,
-        has_alpha,
-    )
-}
-
-/// [`encode`] for either pixel type (an RGB frame has no alpha to keep).
-pub fn encode_frame(
     frame: &Frame,
     format: OutputFormat,
     quality: u8,
@@ -52,47 +32,11 @@ pub fn encode_frame(
 ) -> Result<Vec<u8>, Error> {
     let (channels, size) = (frame.channels(), frame.dimensions());
     let pixels = Pixels::Borrowed(frame.as_raw());
-    encode_raw(pixels, size, channels, format, quality, lossless, has_alpha)
-}
-
-/// [`encode_frame`] that frees the frame as soon as the encoder has its own copy (for WebP, a
-/// YUV picture half the size): less memory at the peak of a full-size encode.
-pub fn encode_frame_owned(
-    frame: Frame,
-    format: OutputFormat,
-    quality: u8,
-    lossless: bool,
-    has_alpha: bool,
-) -> Result<Vec<u8>, Error> {
-    let (channels, size) = (frame.channels(), frame.dimensions());
-    let raw = frame.into_raw();
-    encode_raw(
-        Pixels::Owned(raw),
-        size,
-        channels,
-        format,
-        quality,
-        lossless,
-        has_alpha,
-    )
-}
-
-/// Encodes `channels`-channel pixels; `has_alpha` keeps the alpha channel of RGBA (RGB has
-/// none to keep).
-fn encode_raw(
-    pixels: Pixels<'_>,
-    size: (u32, u32),
-    channels: usize,
-    format: OutputFormat,
-    quality: u8,
-    lossless: bool,
-    has_alpha: bool,
-) -> Result<Vec<u8>, Error> {
     let settings = (format, quality, lossless, has_alpha);
     encode_within(pixels, size, channels, settings, &Budget::NONE)
 }
 
-/// [`encode_raw`] within a time budget: libwebp checks it at every macroblock row, the JPEG
+/// [`encode`] of any pixels within a time budget: libwebp checks it at every macroblock row, the JPEG
 /// encoder at every write of its output, the PNG encoder before it starts.
 pub(crate) fn encode_within(
     pixels: Pixels<'_>,
@@ -207,6 +151,7 @@ fn flatten_over_white(rgba: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::RgbaImage;
 
     fn gradient(w: u32, h: u32, alpha: bool) -> RgbaImage {
         RgbaImage::from_fn(w, h, |x, y| {
@@ -223,7 +168,8 @@ mod tests {
     fn webp_lossy_and_lossless_round_trip() {
         for (lossless, alpha) in [(false, false), (false, true), (true, false), (true, true)] {
             let img = gradient(33, 17, alpha);
-            let bytes = encode(&img, OutputFormat::Webp, 85, lossless, alpha).unwrap();
+            let frame = Frame::from(img.clone());
+            let bytes = encode(&frame, OutputFormat::Webp, 85, lossless, alpha).unwrap();
             assert!(bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP");
             let back = image::load_from_memory(&bytes).unwrap();
             assert_eq!((back.width(), back.height()), (33, 17));
@@ -261,12 +207,13 @@ mod tests {
     #[cfg(all(feature = "jpeg-output", feature = "png-output"))]
     fn jpeg_and_png() {
         let img = gradient(20, 10, true);
-        let jpeg = encode(&img, OutputFormat::Jpeg, 90, false, true).unwrap();
+        let frame = Frame::from(img.clone());
+        let jpeg = encode(&frame, OutputFormat::Jpeg, 90, false, true).unwrap();
         assert!(jpeg.starts_with(&[0xFF, 0xD8, 0xFF]));
-        let png = encode(&img, OutputFormat::Png, 0, false, true).unwrap();
+        let png = encode(&frame, OutputFormat::Png, 0, false, true).unwrap();
         let back = image::load_from_memory(&png).unwrap().to_rgba8();
         assert_eq!(back, img);
-        let png = encode(&img, OutputFormat::Png, 0, false, false).unwrap();
+        let png = encode(&frame, OutputFormat::Png, 0, false, false).unwrap();
         assert!(!image::load_from_memory(&png).unwrap().color().has_alpha());
     }
 }

@@ -1,20 +1,12 @@
 //! Stage: apply the EXIF orientation (1–8) so the pixels are upright.
 
-use image::{ImageBuffer, Pixel, Rgb, Rgba, RgbaImage};
+use image::{ImageBuffer, Pixel, Rgb, Rgba};
 
 use crate::frame::Frame;
 
-/// Rotates/flips `image` as EXIF orientation `orientation` (1–8) prescribes. Other values leave
-/// it as it is. (On the RGBA buffer directly: one pixel type, not `DynamicImage`'s twelve.)
-pub fn apply(image: RgbaImage, orientation: u8) -> RgbaImage {
-    match apply_frame(Frame::Rgba(image), orientation) {
-        Frame::Rgba(img) => img,
-        Frame::Rgb(_) => unreachable!("orientation keeps the pixel type"),
-    }
-}
-
-/// [`apply`] for either pixel type.
-pub fn apply_frame(mut frame: Frame, orientation: u8) -> Frame {
+/// Rotates/flips `frame` as EXIF orientation `orientation` (1–8) prescribes, keeping its pixel
+/// type. Other values leave it as it is.
+pub fn apply(mut frame: Frame, orientation: u8) -> Frame {
     let channels = frame.channels();
     let (w, _) = frame.dimensions();
     let row = w as usize * channels;
@@ -49,14 +41,14 @@ pub fn apply_frame(mut frame: Frame, orientation: u8) -> Frame {
     frame
 }
 
-/// [`apply_frame`] on a copy, leaving `frame` as it is: orientations 5–8 write the turned copy
+/// [`apply`] on a copy, leaving `frame` as it is: orientations 5–8 write the turned copy
 /// straight from `frame`, the others copy it first.
 #[cfg_attr(not(feature = "rayon"), allow(dead_code))] // the early encode's, with threads
 pub(crate) fn apply_copy(frame: &Frame, orientation: u8) -> Frame {
     match (frame, orientation) {
         (Frame::Rgb(img), 5..=8) => Frame::Rgb(transpose::<Rgb<u8>, 3>(img, orientation)),
         (Frame::Rgba(img), 5..=8) => Frame::Rgba(transpose::<Rgba<u8>, 4>(img, orientation)),
-        _ => apply_frame(frame.clone(), orientation),
+        _ => apply(frame.clone(), orientation),
     }
 }
 
@@ -106,6 +98,7 @@ pub fn oriented_size(width: u32, height: u32, orientation: u8) -> (u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::RgbaImage;
 
     /// A 3×2 image whose pixels are numbered 0..6 in the red channel.
     fn numbered() -> RgbaImage {
@@ -136,9 +129,10 @@ mod tests {
             (8, (2, 3, vec![2, 5, 1, 4, 0, 3])),
         ];
         for (o, want) in cases {
-            assert_eq!(reds(&apply(numbered(), o)), want, "orientation {o}");
+            let turned = apply(Frame::Rgba(numbered()), o).into_rgba();
+            assert_eq!(reds(&turned), want, "orientation {o}");
             let rgb = Frame::Rgb(image::DynamicImage::ImageRgba8(numbered()).to_rgb8());
-            let turned = apply_frame(rgb, o).into_rgba();
+            let turned = apply(rgb, o).into_rgba();
             assert_eq!(reds(&turned), want, "orientation {o}, RGB");
             let rgb = image::DynamicImage::ImageRgba8(numbered()).to_rgb8();
             for frame in [Frame::Rgba(numbered()), Frame::Rgb(rgb)] {
@@ -153,7 +147,9 @@ mod tests {
             }
             assert_eq!(oriented_size(3, 2, o), (want.0, want.1));
         }
-        assert_eq!(reds(&apply(numbered(), 0)).2, vec![0, 1, 2, 3, 4, 5]);
-        assert_eq!(reds(&apply(numbered(), 9)).2, vec![0, 1, 2, 3, 4, 5]);
+        for o in [0, 9] {
+            let kept = apply(Frame::Rgba(numbered()), o).into_rgba();
+            assert_eq!(reds(&kept).2, vec![0, 1, 2, 3, 4, 5]);
+        }
     }
 }

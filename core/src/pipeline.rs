@@ -139,7 +139,7 @@ impl Pipeline {
         if let Some(t) = &to_srgb {
             t.apply_within(&mut frame, &budget)?;
         }
-        let image = orient::apply_frame(frame, orientation).into_rgba();
+        let image = orient::apply(frame, orientation).into_rgba();
         budget.check()?;
         Ok(Prepared { image, source })
     }
@@ -286,7 +286,7 @@ impl Pipeline {
 
         let (dominant_color, palette) = if self.options.dominant_color {
             let k = usize::from(self.options.palette_size.max(1));
-            let swatches = dominant::palette_frame(&frame, to_srgb.as_ref(), k);
+            let swatches = dominant::palette(&frame, to_srgb.as_ref(), k);
             let dominant = swatches.first().map(|s| Color {
                 hex: s.color.hex(),
                 rgb: [s.color.r, s.color.g, s.color.b],
@@ -512,7 +512,7 @@ fn variants(
                 let img = if (w, h) == frame.dimensions() {
                     None
                 } else {
-                    Some(resizer.resize_frame_within(&frame, w, h, has_alpha, linear, &budget)?)
+                    Some(resizer.resize_within(&frame, w, h, has_alpha, linear, &budget)?)
                 };
                 sizes.push(size);
                 images.push(img);
@@ -542,7 +542,7 @@ fn variants(
             }
             if orientation != 1 {
                 let owned = std::mem::replace(img, Frame::Rgb(image::RgbImage::new(0, 0)));
-                *img = orient::apply_frame(owned, orientation);
+                *img = orient::apply(owned, orientation);
             }
         }
         Ok::<(), Error>(())

@@ -10,21 +10,12 @@ use crate::frame::Frame;
 use crate::orient;
 use crate::resize::{Resizer, plan};
 
-/// Computes the ThumbHash of `image` (resized to fit 100×100 first, as ThumbHash requires) and
+/// Computes the ThumbHash of `frame` (resized to fit 100×100 first, as ThumbHash requires) and
 /// returns it base64-encoded (standard alphabet, padded).
+///
+/// A frame still in its source colour space and orientation is resized first, then converted
+/// with `to_srgb` and turned upright by EXIF `orientation` (1 for an upright one).
 pub fn thumbhash(
-    image: &RgbaImage,
-    resizer: &mut Resizer,
-    has_alpha: bool,
-) -> Result<String, Error> {
-    let (w, h) = plan(image.width(), image.height(), Some(100), Some(100));
-    let small = resizer.resize(image, w, h, has_alpha, false)?;
-    Ok(encode(&small))
-}
-
-/// [`thumbhash`] of a frame still in its source colour space and orientation: it is resized
-/// first, then converted with `to_srgb` and turned upright by EXIF `orientation`.
-pub fn thumbhash_frame(
     frame: &Frame,
     to_srgb: Option<&SrgbTransform>,
     orientation: u8,
@@ -35,7 +26,7 @@ pub fn thumbhash_frame(
     thumbhash_within(frame, to_srgb, orientation, resizer, has_alpha, &budget)
 }
 
-/// [`thumbhash_frame`], checking `budget` between the bands of the resize.
+/// [`thumbhash`], checking `budget` between the bands of the resize.
 pub(crate) fn thumbhash_within(
     frame: &Frame,
     to_srgb: Option<&SrgbTransform>,
@@ -47,11 +38,11 @@ pub(crate) fn thumbhash_within(
     let (fw, fh) = frame.dimensions();
     // The 100×100 box is square, so planning before or after turning gives the same size.
     let (w, h) = plan(fw, fh, Some(100), Some(100));
-    let mut small = resizer.resize_frame_within(frame, w, h, has_alpha, false, budget)?;
+    let mut small = resizer.resize_within(frame, w, h, has_alpha, false, budget)?;
     if let Some(t) = to_srgb {
         t.apply(&mut small);
     }
-    Ok(encode(&orient::apply_frame(small, orientation).into_rgba()))
+    Ok(encode(&orient::apply(small, orientation).into_rgba()))
 }
 
 fn encode(small: &RgbaImage) -> String {
@@ -68,7 +59,7 @@ mod tests {
     #[test]
     fn decodes_to_the_average_colour() {
         let img = RgbaImage::from_pixel(640, 480, image::Rgba([200, 40, 40, 255]));
-        let s = thumbhash(&img, &mut Resizer::new(), false).unwrap();
+        let s = thumbhash(&Frame::from(img), None, 1, &mut Resizer::new(), false).unwrap();
         let bytes = base64::engine::general_purpose::STANDARD.decode(s).unwrap();
         let (r, g, b, a) = thumbhash::thumb_hash_to_average_rgba(&bytes).unwrap();
         assert!((r - 200.0 / 255.0).abs() < 0.05, "{r}");

@@ -9,7 +9,6 @@ use fast_image_resize::images::{TypedImage, TypedImageRef};
 use fast_image_resize::pixels::U8x3;
 use fast_image_resize::pixels::{U8x4, U16, U16x3};
 use fast_image_resize::{FilterType, PixelTrait, ResizeAlg, ResizeOptions, Resizer as FirResizer};
-use image::RgbaImage;
 
 use crate::budget::Budget;
 use crate::error::Error;
@@ -68,35 +67,11 @@ impl Resizer {
         Resizer::default()
     }
 
-    /// Resamples `src` to exactly `width` × `height`.
+    /// Resamples `src` to exactly `width` × `height`; the result has the pixel type of `src`.
     ///
     /// `has_alpha` enables premultiplied-alpha resampling (skip it for opaque images: faster,
     /// same result). `linear_light` resamples in linear light.
     pub fn resize(
-        &mut self,
-        src: &RgbaImage,
-        width: u32,
-        height: u32,
-        has_alpha: bool,
-        linear_light: bool,
-    ) -> Result<RgbaImage, Error> {
-        if src.width() == width && src.height() == height {
-            return Ok(src.clone());
-        }
-        let out = self.resize_raw(
-            src.as_raw(),
-            src.dimensions(),
-            4,
-            (width, height),
-            has_alpha,
-            linear_light,
-            &Budget::NONE,
-        )?;
-        RgbaImage::from_raw(width, height, out).ok_or_else(|| Error::internal("resize buffer size"))
-    }
-
-    /// [`Resizer::resize`] for either pixel type; the result has the pixel type of `src`.
-    pub fn resize_frame(
         &mut self,
         src: &Frame,
         width: u32,
@@ -104,11 +79,11 @@ impl Resizer {
         has_alpha: bool,
         linear_light: bool,
     ) -> Result<Frame, Error> {
-        self.resize_frame_within(src, width, height, has_alpha, linear_light, &Budget::NONE)
+        self.resize_within(src, width, height, has_alpha, linear_light, &Budget::NONE)
     }
 
-    /// [`Resizer::resize_frame`], checking `budget` between the bands of a large resize.
-    pub(crate) fn resize_frame_within(
+    /// [`Resizer::resize`], checking `budget` between the bands of a large resize.
+    pub(crate) fn resize_within(
         &mut self,
         src: &Frame,
         width: u32,
@@ -446,6 +421,7 @@ fn linear16_thresholds() -> [u16; 255] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::RgbaImage;
 
     #[test]
     fn plan_table() {
@@ -569,8 +545,9 @@ mod tests {
             image::Rgba([v, v, v, 255])
         });
         let mut r = Resizer::new();
-        let gamma = r.resize(&board, 32, 32, false, false).unwrap();
-        let linear = r.resize(&board, 32, 32, false, true).unwrap();
+        let board = Frame::from(board);
+        let gamma = r.resize(&board, 32, 32, false, false).unwrap().into_rgba();
+        let linear = r.resize(&board, 32, 32, false, true).unwrap().into_rgba();
         let mean = |img: &RgbaImage| {
             img.pixels().map(|p| f64::from(p.0[0])).sum::<f64>()
                 / f64::from(img.width() * img.height())
@@ -615,7 +592,10 @@ mod tests {
             }
         });
         for linear in [false, true] {
-            let out = Resizer::new().resize(&img, 8, 2, true, linear).unwrap();
+            let out = Resizer::new()
+                .resize(&Frame::from(img.clone()), 8, 2, true, linear)
+                .unwrap()
+                .into_rgba();
             for p in out.pixels().filter(|p| p.0[3] > 0) {
                 assert!(p.0[0] >= 250, "dark fringe (linear {linear}): {:?}", p.0);
             }

@@ -287,7 +287,7 @@ fn prepare_floor(pipeline: &Pipeline, bytes: &[u8]) -> Vec<Ready> {
         .map(|v| {
             let (tw, th) = target_size(sw, sh, v);
             let frame = resizer
-                .resize_frame(&full, tw, th, has_alpha, options.linear_light)
+                .resize(&full, tw, th, has_alpha, options.linear_light)
                 .expect("resize");
             Ready {
                 variant: v.clone(),
@@ -307,9 +307,8 @@ fn prepare_floor(pipeline: &Pipeline, bytes: &[u8]) -> Vec<Ready> {
 fn encode_floor(ready: &[Ready]) -> Done {
     let encode = |r: &Ready| {
         let v = &r.variant;
-        let bytes =
-            imgest::encode::encode_frame(&r.frame, v.format, v.quality, v.lossless, r.has_alpha)
-                .expect("encode");
+        let bytes = imgest::encode::encode(&r.frame, v.format, v.quality, v.lossless, r.has_alpha)
+            .expect("encode");
         let (w, h) = r.frame.dimensions();
         (v.name.clone(), w, h, bytes)
     };
