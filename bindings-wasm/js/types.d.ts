@@ -87,13 +87,22 @@ export interface MetadataFound {
    */
   icc: boolean;
   /**
-   * IPTC / Photoshop resources.
+   * IPTC (JPEG's Photoshop IPTC record, PNG's and TIFF's IPTC profiles).
    */
   iptc: boolean;
   /**
    * Camera maker notes (inside EXIF).
    */
   makernote: boolean;
+  /**
+   * A JPEG multi-picture index (MPF), which points at further images after the first.
+   */
+  mpf: boolean;
+  /**
+   * Photoshop image resources other than the IPTC record (JPEG APP13, PNG raw profile
+   * `8bim`, TIFF tag 34377): paths, slices, thumbnails, print settings.
+   */
+  photoshop: boolean;
   /**
    * XMP.
    */

@@ -63,8 +63,13 @@ pub struct MetadataFound {
     pub makernote: bool,
     /// XMP.
     pub xmp: bool,
-    /// IPTC / Photoshop resources.
+    /// IPTC (JPEG's Photoshop IPTC record, PNG's and TIFF's IPTC profiles).
     pub iptc: bool,
+    /// Photoshop image resources other than the IPTC record (JPEG APP13, PNG raw profile
+    /// `8bim`, TIFF tag 34377): paths, slices, thumbnails, print settings.
+    pub photoshop: bool,
+    /// A JPEG multi-picture index (MPF), which points at further images after the first.
+    pub mpf: bool,
     /// An embedded ICC profile (applied to the pixels, then removed).
     pub icc: bool,
     /// Text comments.
@@ -74,7 +79,15 @@ pub struct MetadataFound {
 impl MetadataFound {
     /// True when any metadata was present.
     pub fn any(&self) -> bool {
-        self.exif || self.gps || self.makernote || self.xmp || self.iptc || self.icc || self.comment
+        self.exif
+            || self.gps
+            || self.makernote
+            || self.xmp
+            || self.iptc
+            || self.photoshop
+            || self.mpf
+            || self.icc
+            || self.comment
     }
 }
 

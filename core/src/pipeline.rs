@@ -194,6 +194,8 @@ impl Pipeline {
                 makernote: info.has_makernote,
                 xmp: info.has_xmp,
                 iptc: info.has_iptc,
+                photoshop: info.has_photoshop,
+                mpf: info.has_mpf,
                 icc: has_icc,
                 comment: info.has_comment,
             },

@@ -4,7 +4,8 @@
 //! `../shared/corpus` next to the workspace). When it is missing the test prints why and
 //! passes, unless `IMGEST_REQUIRE_CORPUS=1` (set by `.ci/run`), which makes it mandatory.
 
-use imgest::{ErrorCode, Options, Output, Pipeline, Prepared};
+use imgest::container::{ContainerInfo, Kind, header, scan};
+use imgest::{ErrorCode, Options, Output, Pipeline, Prepared, Variant};
 use rayon::prelude::*;
 use serde_json::Value;
 
@@ -405,4 +406,206 @@ fn corpus_shrink_on_load() {
         scaled >= 10,
         "only {scaled} files went through shrink-on-load"
     );
+}
+
+/// The container walk (`scan`, and `header`) against EXPECTED.json: stored size, frames, and
+/// every metadata block exiftool lists; and the pipeline's report of the Photoshop and MPF
+/// blocks, which the other corpus checks do not cover.
+///
+/// Differences that come from exiftool's notion of a "metadata block"
+/// rather than from the container are listed in `known_exiftool_differences`
+/// with the reason, printed, and not counted as failures.
+#[test]
+fn containers_match_expected() {
+    let Some(root) = corpus_dir() else {
+        return;
+    };
+    let text = std::fs::read_to_string(root.join("EXPECTED.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let dirs = ["jpeg", "png", "gif", "webp", "orientation", "large"];
+    type Flag = fn(&ContainerInfo) -> bool;
+    let labels: [(&str, Flag); 9] = [
+        ("EXIF", |i| i.has_exif),
+        ("GPS", |i| i.has_gps),
+        ("XMP", |i| i.has_xmp),
+        ("IPTC", |i| i.has_iptc),
+        ("MakerNotes", |i| i.has_makernote),
+        ("ICC", |i| i.has_icc),
+        ("Comment", |i| i.has_comment),
+        ("Photoshop", |i| i.has_photoshop),
+        ("MPF", |i| i.has_mpf),
+    ];
+    let tiny = Options::default().with_variants(vec![Variant::fit("tiny", 16)]);
+    let mut checked = 0;
+    let mut reported = 0;
+    let mut failures = Vec::new();
+    let mut explained = Vec::new();
+    for f in json["files"].as_array().unwrap() {
+        let path = f["path"].as_str().unwrap();
+        if !dirs.iter().any(|d| path.starts_with(&format!("{d}/"))) {
+            continue;
+        }
+        let kind = match f["magic_format"].as_str() {
+            Some("jpeg") => Kind::Jpeg,
+            Some("png") => Kind::Png,
+            Some("gif") => Kind::Gif,
+            Some("webp") => Kind::Webp,
+            Some("bmp") => Kind::Bmp,
+            Some("tiff") => Kind::Tiff,
+            other => {
+                println!("{path}: format {other:?} not handled here");
+                continue;
+            }
+        };
+        let Ok(bytes) = std::fs::read(root.join(path)) else {
+            failures.push(format!("{path}: unreadable"));
+            continue;
+        };
+        checked += 1;
+        let info = scan(&bytes, kind, 10_000);
+        let dec = &f["decoded"];
+        let mut check = |field: &str, want: Option<u64>, got: u64| {
+            if let Some(want) = want
+                && want != got
+            {
+                failures.push(format!("{path}: {field} expected {want}, scan {got}"));
+            }
+        };
+        check(
+            "stored_width",
+            dec["stored_width"].as_u64(),
+            info.width.into(),
+        );
+        check(
+            "stored_height",
+            dec["stored_height"].as_u64(),
+            info.height.into(),
+        );
+        check("frames", dec["frames"].as_u64(), info.frames.into());
+        if let Ok(h) = header(&bytes, kind, 10_000) {
+            check("header width", dec["stored_width"].as_u64(), h.width.into());
+            check(
+                "header height",
+                dec["stored_height"].as_u64(),
+                h.height.into(),
+            );
+            check("header frames", dec["frames"].as_u64(), h.frames.into());
+        } else {
+            failures.push(format!(
+                "{path}: header() failed: {:?}",
+                header(&bytes, kind, 10_000)
+            ));
+        }
+        let listed: Vec<&str> = f["metadata_in_input"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        for l in &listed {
+            if !labels.iter().any(|(name, _)| name == l) {
+                println!("{path}: unmapped exiftool label {l}");
+            }
+        }
+        if (info.has_photoshop || info.has_mpf)
+            && let Ok(out) = imgest::process(&bytes, &tiny)
+        {
+            reported += 1;
+            let m = out.source.metadata;
+            if (m.photoshop, m.mpf) != (info.has_photoshop, info.has_mpf) {
+                failures.push(format!(
+                    "{path}: reported photoshop {} mpf {}, scan {} {}",
+                    m.photoshop, m.mpf, info.has_photoshop, info.has_mpf
+                ));
+            }
+        }
+        for (name, flag) in labels {
+            let want = listed.contains(&name);
+            let got = flag(&info);
+            if want != got {
+                let msg = format!("{path}: {name} exiftool={want} scan={got}");
+                match known_exiftool_difference(path, name) {
+                    Some(why) => explained.push(format!("{msg} ({why})")),
+                    None => failures.push(msg),
+                }
+            }
+        }
+    }
+    // Every other file (rejects included) must go through both entry
+    // points without panicking; where the expectation gives a declared
+    // size, `header` must report it.
+    for f in json["files"].as_array().unwrap() {
+        let path = f["path"].as_str().unwrap();
+        let Ok(bytes) = std::fs::read(root.join(path)) else {
+            continue;
+        };
+        for kind in [
+            Kind::Jpeg,
+            Kind::Png,
+            Kind::Gif,
+            Kind::Webp,
+            Kind::Bmp,
+            Kind::Tiff,
+        ] {
+            let _ = scan(&bytes, kind, 10_000);
+            let _ = header(&bytes, kind, 10_000);
+        }
+        let ev = &f["evidence"];
+        let (Some(w), Some(h)) = (
+            ev["declared_width"].as_u64(),
+            ev["declared_height"].as_u64(),
+        ) else {
+            continue;
+        };
+        let kind = match f["magic_format"].as_str() {
+            Some("jpeg") => Kind::Jpeg,
+            Some("png") => Kind::Png,
+            Some("gif") => Kind::Gif,
+            Some("webp") => Kind::Webp,
+            _ => continue,
+        };
+        let got = header(&bytes, kind, 10_000);
+        println!(
+            "{path}: declared {w}x{h}, header {:?}",
+            got.as_ref().map(|i| (i.width, i.height))
+        );
+        match got {
+            Ok(i) if (u64::from(i.width), u64::from(i.height)) == (w, h) => {}
+            other => failures.push(format!("{path}: declared {w}x{h}, header {other:?}")),
+        }
+    }
+    println!("corpus: {checked} files checked, {reported} Photoshop/MPF reports");
+    for e in &explained {
+        println!("explained: {e}");
+    }
+    for e in &failures {
+        println!("MISMATCH: {e}");
+    }
+    assert!(checked > 0 && reported > 0);
+    assert!(
+        failures.is_empty(),
+        "{} unexplained corpus mismatches",
+        failures.len()
+    );
+}
+
+/// Mismatches against exiftool that are deliberate, with the reason.
+fn known_exiftool_difference(path: &str, label: &str) -> Option<&'static str> {
+    match (path, label) {
+        // The APP1 "Exif\0\0" block is there, but its TIFF header is
+        // 0xFFFFFFFF: exiftool does not list a block it cannot parse. The
+        // block is present (and must be stripped), so `has_exif` stays true
+        // as the module contract says.
+        ("jpeg/invalid-exif.jpg", "EXIF") => {
+            Some("APP1 Exif present but not a TIFF stream; exiftool omits unparsable EXIF")
+        }
+        // PNG text chunks: the module contract counts a text chunk with
+        // any keyword (other than XMP and ImageMagick raw profiles) as a
+        // comment. These files carry Title/Author/Copyright/... (PngSuite)
+        // or ImageMagick's date:*/icc:* properties, which exiftool lists
+        // under their own tag names, not as "Comment".
+        (
+            "png/ctzn0g04.png" | "png/exif.png" | "orientation/exif_imagemagick_orientation.png",
+            "Comment",
+        ) => Some("PNG text chunks with non-Comment keywords; exiftool does not call them Comment"),
+        _ => None,
+    }
 }
