@@ -36,6 +36,18 @@ pub enum Kind {
     Tiff,
 }
 
+impl Kind {
+    /// Every container format, in declaration order.
+    pub const ALL: [Kind; 6] = [
+        Kind::Jpeg,
+        Kind::Png,
+        Kind::Gif,
+        Kind::Webp,
+        Kind::Bmp,
+        Kind::Tiff,
+    ];
+}
+
 /// Facts read from the container without decoding pixels.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContainerInfo {
@@ -2488,15 +2500,6 @@ mod tests {
 
     // ----- robustness ---------------------------------------------------------
 
-    const KINDS: [Kind; 6] = [
-        Kind::Jpeg,
-        Kind::Png,
-        Kind::Gif,
-        Kind::Webp,
-        Kind::Bmp,
-        Kind::Tiff,
-    ];
-
     /// xorshift64*: deterministic, dependency-free.
     struct Rng(u64);
     impl Rng {
@@ -2549,7 +2552,7 @@ mod tests {
                 exercise(&m, kind);
             }
             // Every fixture through every walker.
-            for other in KINDS {
+            for other in Kind::ALL {
                 exercise(&fixture, other);
             }
         }

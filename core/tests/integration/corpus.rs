@@ -445,15 +445,10 @@ fn containers_match_expected() {
         if !dirs.iter().any(|d| path.starts_with(&format!("{d}/"))) {
             continue;
         }
-        let kind = match f["magic_format"].as_str() {
-            Some("jpeg") => Kind::Jpeg,
-            Some("png") => Kind::Png,
-            Some("gif") => Kind::Gif,
-            Some("webp") => Kind::Webp,
-            Some("bmp") => Kind::Bmp,
-            Some("tiff") => Kind::Tiff,
-            other => {
-                println!("{path}: format {other:?} not handled here");
+        let kind = match kind_named(&f["magic_format"]) {
+            Some(kind) => kind,
+            None => {
+                println!("{path}: format {} not handled here", f["magic_format"]);
                 continue;
             }
         };
@@ -537,14 +532,7 @@ fn containers_match_expected() {
         let Ok(bytes) = std::fs::read(root.join(path)) else {
             continue;
         };
-        for kind in [
-            Kind::Jpeg,
-            Kind::Png,
-            Kind::Gif,
-            Kind::Webp,
-            Kind::Bmp,
-            Kind::Tiff,
-        ] {
+        for kind in Kind::ALL {
             let _ = scan(&bytes, kind, 10_000);
             let _ = header(&bytes, kind, 10_000);
         }
@@ -555,11 +543,8 @@ fn containers_match_expected() {
         ) else {
             continue;
         };
-        let kind = match f["magic_format"].as_str() {
-            Some("jpeg") => Kind::Jpeg,
-            Some("png") => Kind::Png,
-            Some("gif") => Kind::Gif,
-            Some("webp") => Kind::Webp,
+        let kind = match kind_named(&f["magic_format"]) {
+            Some(kind @ (Kind::Jpeg | Kind::Png | Kind::Gif | Kind::Webp)) => kind,
             _ => continue,
         };
         let got = header(&bytes, kind, 10_000);
@@ -608,4 +593,17 @@ fn known_exiftool_difference(path: &str, label: &str) -> Option<&'static str> {
         ) => Some("PNG text chunks with non-Comment keywords; exiftool does not call them Comment"),
         _ => None,
     }
+}
+
+/// The container kind EXPECTED.json's `magic_format` names.
+fn kind_named(format: &Value) -> Option<Kind> {
+    Some(match format.as_str()? {
+        "jpeg" => Kind::Jpeg,
+        "png" => Kind::Png,
+        "gif" => Kind::Gif,
+        "webp" => Kind::Webp,
+        "bmp" => Kind::Bmp,
+        "tiff" => Kind::Tiff,
+        _ => return None,
+    })
 }
