@@ -2,12 +2,11 @@
 //! limit, counted from it.
 
 use serde::Serialize;
-use sqlx::Row;
 
 use super::{Db, HOUR_MS, now_ms};
 
 /// One audit event.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct AuditEvent {
     /// When (ms since the epoch).
     pub at: i64,
@@ -58,7 +57,7 @@ pub async fn audit_events(
     offset: i64,
     action: Option<&str>,
 ) -> Result<Vec<AuditEvent>, sqlx::Error> {
-    let rows = sqlx::query(
+    sqlx::query_as(
         "SELECT at, user_id, action, image_id, client, outcome, detail FROM audit_log \
          WHERE ($1 IS NULL OR action = $1) ORDER BY id DESC LIMIT $2 OFFSET $3",
     )
@@ -66,19 +65,7 @@ pub async fn audit_events(
     .bind(limit)
     .bind(offset)
     .fetch_all(&db.pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| AuditEvent {
-            at: r.get("at"),
-            user_id: r.get("user_id"),
-            action: r.get("action"),
-            image_id: r.get("image_id"),
-            client: r.get("client"),
-            outcome: r.get("outcome"),
-            detail: r.get("detail"),
-        })
-        .collect())
+    .await
 }
 
 /// Accepted uploads of `user` in the last hour, and when the oldest of them leaves the window.
@@ -87,15 +74,14 @@ pub async fn uploads_in_window(
     user: &str,
     now: i64,
 ) -> Result<(i64, Option<i64>), sqlx::Error> {
-    let row = sqlx::query(
+    sqlx::query_as(
         "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM audit_log \
          WHERE user_id = $1 AND action = 'upload' AND outcome = 'accepted' AND at > $2",
     )
     .bind(user)
     .bind(now - HOUR_MS)
     .fetch_one(&db.pool)
-    .await?;
-    Ok((row.get("n"), row.get::<Option<i64>, _>("oldest")))
+    .await
 }
 
 /// Seconds until `user` may upload again, given the oldest upload in the window.

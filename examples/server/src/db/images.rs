@@ -1,8 +1,6 @@
 //! Images, their variants and the idempotency keys of their uploads.
 
 use serde::Serialize;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use super::{Backend, Db, HOUR_MS, begin_write, now_ms};
 
@@ -37,7 +35,7 @@ pub struct NewImage<'a> {
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * HOUR_MS;
 
 /// The first upload made with an `Idempotency-Key`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct IdempotentUpload {
     /// sha256 of its file name and bytes.
     pub fingerprint: String,
@@ -62,7 +60,7 @@ async fn idempotent_upload_in<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     key: &str,
     now: i64,
 ) -> Result<Option<IdempotentUpload>, sqlx::Error> {
-    let row = sqlx::query(
+    sqlx::query_as(
         "SELECT fingerprint, image_id, job_id FROM idempotency_keys \
          WHERE user_id = $1 AND idempotency_key = $2 AND created_at > $3",
     )
@@ -70,12 +68,7 @@ async fn idempotent_upload_in<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     .bind(key)
     .bind(now - IDEMPOTENCY_WINDOW_MS)
     .fetch_optional(executor)
-    .await?;
-    Ok(row.map(|r| IdempotentUpload {
-        fingerprint: r.get("fingerprint"),
-        image_id: r.get("image_id"),
-        job_id: r.get("job_id"),
-    }))
+    .await
 }
 
 /// What [`insert_upload`] did.
@@ -196,7 +189,7 @@ pub async fn original_key(db: &Db, image_id: &str) -> Result<Option<String>, sql
 }
 
 /// A variant row.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct VariantRow {
     /// Its name (`thumbnail`, ...).
     pub name: String,
@@ -219,7 +212,7 @@ pub struct VariantRow {
 }
 
 /// An image row.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ImageRow {
     /// Its id.
     pub id: String,
@@ -241,20 +234,6 @@ pub struct ImageRow {
     pub job_id: Option<String>,
 }
 
-fn image_row(r: &AnyRow) -> ImageRow {
-    ImageRow {
-        id: r.get("id"),
-        filename: r.get("filename"),
-        format: r.get("format"),
-        bytes: r.get("bytes"),
-        original_key: r.get("original_key"),
-        status: r.get("status"),
-        result_json: r.get("result_json"),
-        created_at: r.get("created_at"),
-        job_id: r.get("job_id"),
-    }
-}
-
 const IMAGE_COLUMNS: &str = "i.id, i.filename, i.format, i.bytes, i.original_key, i.status, \
     i.result_json, i.created_at, (SELECT j.id FROM jobs j WHERE j.image_id = i.id) AS job_id";
 
@@ -264,14 +243,13 @@ pub async fn image_for_user(
     id: &str,
     user: &str,
 ) -> Result<Option<ImageRow>, sqlx::Error> {
-    let row = sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "SELECT {IMAGE_COLUMNS} FROM images i WHERE i.id = $1 AND i.user_id = $2"
     ))
     .bind(id)
     .bind(user)
     .fetch_optional(&db.pool)
-    .await?;
-    Ok(row.as_ref().map(image_row))
+    .await
 }
 
 /// A page of `user`'s images, newest first, and the total.
@@ -281,7 +259,7 @@ pub async fn images_of_user(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<ImageRow>, i64), sqlx::Error> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query_as(&format!(
         "SELECT {IMAGE_COLUMNS} FROM images i WHERE i.user_id = $1 \
          ORDER BY i.created_at DESC, i.id LIMIT $2 OFFSET $3"
     ))
@@ -294,31 +272,18 @@ pub async fn images_of_user(
         .bind(user)
         .fetch_one(&db.pool)
         .await?;
-    Ok((rows.iter().map(image_row).collect(), total))
+    Ok((rows, total))
 }
 
 /// The variants of an image, in the pipeline's order.
 pub async fn variants_of(db: &Db, image_id: &str) -> Result<Vec<VariantRow>, sqlx::Error> {
-    let rows = sqlx::query(
+    sqlx::query_as(
         "SELECT name, storage_key, content_type, width, height, format, bytes, sha256 FROM variants \
          WHERE image_id = $1 ORDER BY position",
     )
     .bind(image_id)
     .fetch_all(&db.pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| VariantRow {
-            name: r.get("name"),
-            storage_key: r.get("storage_key"),
-            content_type: r.get("content_type"),
-            width: r.get("width"),
-            height: r.get("height"),
-            format: r.get("format"),
-            bytes: r.get("bytes"),
-            sha256: r.get("sha256"),
-        })
-        .collect())
+    .await
 }
 
 /// Deletes an image of `user` with its variants and job, and records it in the audit log, in

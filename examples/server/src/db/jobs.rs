@@ -3,13 +3,11 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use super::{Backend, Db, VariantRow, now_ms};
 
 /// A job claimed by a worker.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClaimedJob {
     /// The job's id.
     pub id: String,
@@ -18,6 +16,7 @@ pub struct ClaimedJob {
     /// The owner.
     pub user_id: String,
     /// This attempt's number (1 for the first).
+    #[sqlx(rename = "attempts")]
     pub attempt: i64,
     /// The most attempts allowed.
     pub max_attempts: i64,
@@ -83,9 +82,9 @@ async fn claim(
     let sql = format!(
         "UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_until = $1, \
          lease_token = $2, started_at = $3, worker = $4 WHERE {target} \
-         RETURNING id, image_id, user_id, attempts, max_attempts, request_id"
+         RETURNING id, image_id, user_id, attempts, max_attempts, lease_token, request_id"
     );
-    let mut query = sqlx::query(&sql)
+    let mut query = sqlx::query_as::<_, ClaimedJob>(&sql)
         .bind(now + lease.as_millis() as i64)
         .bind(&token)
         .bind(now)
@@ -93,24 +92,16 @@ async fn claim(
     if let Some(id) = id {
         query = query.bind(id);
     }
-    let row = query.fetch_optional(&db.pool).await?;
-    if let Some(r) = &row {
-        mark_processing(db, r.get("image_id"), now).await;
+    let job = query.fetch_optional(&db.pool).await?;
+    if let Some(job) = &job {
+        mark_processing(db, &job.image_id, now).await;
     }
-    Ok(row.map(|r| ClaimedJob {
-        id: r.get("id"),
-        image_id: r.get("image_id"),
-        user_id: r.get("user_id"),
-        attempt: r.get("attempts"),
-        max_attempts: r.get("max_attempts"),
-        lease_token: token,
-        request_id: r.get("request_id"),
-    }))
+    Ok(job)
 }
 
 /// Marks an image `processing` when its job is claimed. Cosmetic (an image's status mirrors its
 /// job's): a failure here must not strand the job just claimed.
-async fn mark_processing(db: &Db, image_id: String, now: i64) {
+async fn mark_processing(db: &Db, image_id: &str, now: i64) {
     let marked = sqlx::query(
         "UPDATE images SET status = 'processing', updated_at = $1 WHERE id = $2 AND status = 'queued'",
     )
@@ -343,7 +334,7 @@ pub async fn fail_job(
 }
 
 /// What a client sees of a job.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct JobView {
     /// The job's id.
     pub id: String,
@@ -373,32 +364,14 @@ pub struct JobView {
 
 /// A job of `user` (none for another user's).
 pub async fn job_for_user(db: &Db, id: &str, user: &str) -> Result<Option<JobView>, sqlx::Error> {
-    let row = sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND user_id = $2"
     ))
     .bind(id)
     .bind(user)
     .fetch_optional(&db.pool)
-    .await?;
-    Ok(row.as_ref().map(job_view))
+    .await
 }
 
 pub(super) const JOB_COLUMNS: &str = "id, image_id, status, attempts, max_attempts, error_code, \
     error_message, created_at, started_at, finished_at, processing_ms, request_id";
-
-pub(super) fn job_view(r: &AnyRow) -> JobView {
-    JobView {
-        id: r.get("id"),
-        image_id: r.get("image_id"),
-        status: r.get("status"),
-        attempts: r.get("attempts"),
-        max_attempts: r.get("max_attempts"),
-        error_code: r.get("error_code"),
-        error_message: r.get("error_message"),
-        created_at: r.get("created_at"),
-        started_at: r.get("started_at"),
-        finished_at: r.get("finished_at"),
-        processing_ms: r.get("processing_ms"),
-        request_id: r.get("request_id"),
-    }
-}

@@ -1,20 +1,18 @@
 //! Statistics and activity, read from the jobs, images and variants.
 
 use serde::Serialize;
-use sqlx::Row;
 
-use super::jobs::{JOB_COLUMNS, job_view};
+use super::jobs::JOB_COLUMNS;
 use super::{Db, HOUR_MS, JobView, now_ms};
 
 /// Jobs done per worker (the `worker` that last took each job), for the scaling report.
 pub async fn done_by_worker(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    let rows = sqlx::query(
+    sqlx::query_as(
         "SELECT COALESCE(worker, '') AS worker, COUNT(*) AS n FROM jobs WHERE status = 'done' \
          GROUP BY worker ORDER BY worker",
     )
     .fetch_all(&db.pool)
-    .await?;
-    Ok(rows.iter().map(|r| (r.get("worker"), r.get("n"))).collect())
+    .await
 }
 
 /// `/api/v1/health/stats`: the original service's shape, from the database.
@@ -53,13 +51,12 @@ pub async fn stats(db: &Db) -> Result<DbStats, sqlx::Error> {
             .into_iter()
             .map(|s| (s.to_string(), 0))
             .collect();
-    for r in sqlx::query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
-        .fetch_all(&db.pool)
-        .await?
-    {
-        status_breakdown.insert(r.get("status"), r.get("n"));
-    }
-    let day = sqlx::query(
+    let counts: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
+            .fetch_all(&db.pool)
+            .await?;
+    status_breakdown.extend(counts);
+    let day: Day = sqlx::query_as(
         "SELECT SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END) AS done, SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed, \
          SUM(CASE WHEN status = 'failed' AND error_code = 'timeout' THEN 1 ELSE 0 END) AS timed_out, \
          CAST(AVG(CASE WHEN status = 'done' THEN processing_ms END) AS DOUBLE PRECISION) AS avg_ms, \
@@ -69,12 +66,12 @@ pub async fn stats(db: &Db) -> Result<DbStats, sqlx::Error> {
     .bind(now - 24 * HOUR_MS)
     .fetch_one(&db.pool)
     .await?;
-    let images = sqlx::query(
+    let (total_images, original_bytes): (i64, i64) = sqlx::query_as(
         "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(bytes), 0) AS BIGINT) AS b FROM images",
     )
     .fetch_one(&db.pool)
     .await?;
-    let variants = sqlx::query(
+    let (total_variants, variant_bytes): (i64, i64) = sqlx::query_as(
         "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(bytes), 0) AS BIGINT) AS b FROM variants",
     )
     .fetch_one(&db.pool)
@@ -84,17 +81,27 @@ pub async fn stats(db: &Db) -> Result<DbStats, sqlx::Error> {
     let seconds = |ms: Option<f64>| ms.map(|ms| (ms / 10.0).round() / 100.0);
     Ok(DbStats {
         status_breakdown,
-        completed_24h: day.get::<Option<i64>, _>("done").unwrap_or(0),
-        failed_24h: day.get::<Option<i64>, _>("failed").unwrap_or(0),
-        timed_out_24h: day.get::<Option<i64>, _>("timed_out").unwrap_or(0),
-        avg_processing_time_seconds: seconds(day.get("avg_total_ms")),
-        avg_run_time_seconds: seconds(day.get("avg_ms")),
-        total_images: images.get("n"),
+        completed_24h: day.done.unwrap_or(0),
+        failed_24h: day.failed.unwrap_or(0),
+        timed_out_24h: day.timed_out.unwrap_or(0),
+        avg_processing_time_seconds: seconds(day.avg_total_ms),
+        avg_run_time_seconds: seconds(day.avg_ms),
+        total_images,
         total_jobs,
-        original_bytes: images.get("b"),
-        variant_bytes: variants.get("b"),
-        total_variants: variants.get("n"),
+        original_bytes,
+        variant_bytes,
+        total_variants,
     })
+}
+
+/// The jobs that ended in the last 24 hours (the sums are NULL when none did).
+#[derive(sqlx::FromRow)]
+struct Day {
+    done: Option<i64>,
+    failed: Option<i64>,
+    timed_out: Option<i64>,
+    avg_ms: Option<f64>,
+    avg_total_ms: Option<f64>,
 }
 
 /// Jobs finished per 5-minute bucket over the last hour (oldest first), and the newest failures.
@@ -103,28 +110,24 @@ pub async fn activity(db: &Db) -> Result<(Vec<(i64, i64, i64)>, Vec<JobView>), s
     let bucket = 5 * 60_000;
     let start = now - HOUR_MS;
     let mut buckets: Vec<(i64, i64, i64)> = (0..12).map(|i| (start + i * bucket, 0, 0)).collect();
-    for r in sqlx::query(
+    let ends: Vec<(i64, i64, i64)> = sqlx::query_as(
         "SELECT (finished_at - $1) / $2 AS b, SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END) AS done, SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed \
          FROM jobs WHERE finished_at > $1 GROUP BY b",
     )
     .bind(start)
     .bind(bucket)
     .fetch_all(&db.pool)
-    .await?
-    {
-        let b: i64 = r.get("b");
+    .await?;
+    for (b, done, failed) in ends {
         if let Some(slot) = buckets.get_mut(b.clamp(0, 11) as usize) {
-            slot.1 += r.get::<i64, _>("done");
-            slot.2 += r.get::<i64, _>("failed");
+            slot.1 += done;
+            slot.2 += failed;
         }
     }
-    let failures = sqlx::query(&format!(
+    let failures = sqlx::query_as(&format!(
         "SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'failed' ORDER BY finished_at DESC LIMIT 10"
     ))
     .fetch_all(&db.pool)
-    .await?
-    .iter()
-    .map(job_view)
-    .collect();
+    .await?;
     Ok((buckets, failures))
 }
