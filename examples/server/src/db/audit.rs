@@ -24,7 +24,48 @@ pub struct AuditEvent {
     pub detail: Option<String>,
 }
 
-/// Appends an audit event.
+/// An audit event to append (see [`AuditEvent`] for the fields).
+#[derive(Debug, Clone, Copy)]
+pub struct NewAuditEvent<'a> {
+    /// When (ms since the epoch).
+    pub at: i64,
+    /// The user, when known.
+    pub user_id: Option<&'a str>,
+    /// What was done.
+    pub action: &'a str,
+    /// The image concerned, if any.
+    pub image_id: Option<&'a str>,
+    /// The client's address.
+    pub client: Option<&'a str>,
+    /// How it ended.
+    pub outcome: &'a str,
+    /// A short detail.
+    pub detail: Option<&'a str>,
+}
+
+/// Appends an audit event through `executor`: the pool, or the transaction that does what it
+/// records.
+pub async fn insert_audit<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    event: &NewAuditEvent<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, user_id, action, image_id, client, outcome, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(event.at)
+    .bind(event.user_id)
+    .bind(event.action)
+    .bind(event.image_id)
+    .bind(event.client)
+    .bind(event.outcome)
+    .bind(event.detail)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// Appends an audit event dated now.
 pub async fn audit(
     db: &Db,
     user_id: Option<&str>,
@@ -34,20 +75,16 @@ pub async fn audit(
     outcome: &str,
     detail: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO audit_log (at, user_id, action, image_id, client, outcome, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(now_ms())
-    .bind(user_id)
-    .bind(action)
-    .bind(image_id)
-    .bind(client)
-    .bind(outcome)
-    .bind(detail)
-    .execute(&db.pool)
-    .await?;
-    Ok(())
+    let event = NewAuditEvent {
+        at: now_ms(),
+        user_id,
+        action,
+        image_id,
+        client,
+        outcome,
+        detail,
+    };
+    insert_audit(&db.pool, &event).await
 }
 
 /// The newest audit events, newest first.
@@ -74,13 +111,22 @@ pub async fn uploads_in_window(
     user: &str,
     now: i64,
 ) -> Result<(i64, Option<i64>), sqlx::Error> {
+    uploads_in_window_in(&db.pool, user, now).await
+}
+
+/// [`uploads_in_window`] through `executor`.
+pub(super) async fn uploads_in_window_in<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    user: &str,
+    now: i64,
+) -> Result<(i64, Option<i64>), sqlx::Error> {
     sqlx::query_as(
         "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM audit_log \
          WHERE user_id = $1 AND action = 'upload' AND outcome = 'accepted' AND at > $2",
     )
     .bind(user)
     .bind(now - HOUR_MS)
-    .fetch_one(&db.pool)
+    .fetch_one(executor)
     .await
 }
 

@@ -2,7 +2,8 @@
 
 use serde::Serialize;
 
-use super::{Backend, Db, HOUR_MS, begin_write, now_ms};
+use super::audit::uploads_in_window_in;
+use super::{Backend, Db, HOUR_MS, NewAuditEvent, begin_write, insert_audit, now_ms};
 
 /// A new upload to record.
 #[derive(Debug, Clone)]
@@ -86,8 +87,9 @@ pub enum Recorded {
 /// transaction, unless the user already has `limit` accepted uploads in the last hour or
 /// another upload took the same idempotency key first.
 ///
-/// The count and the insert are one statement inside a write transaction, so concurrent
-/// uploads cannot both take the last slot.
+/// The count and the insert run in one write transaction that holds the user's uploads
+/// (SQLite's write lock, PostgreSQL's advisory lock on the user), so concurrent uploads
+/// cannot both take the last slot.
 pub async fn insert_upload(
     db: &Db,
     image: &NewImage<'_>,
@@ -128,26 +130,22 @@ pub async fn insert_upload(
         .execute(&mut *tx)
         .await?;
     }
-    let counted = sqlx::query(
-        "INSERT INTO audit_log (at, user_id, action, image_id, client, outcome, detail) \
-         SELECT $1, $2, 'upload', $3, $4, 'accepted', $5 \
-         WHERE (SELECT COUNT(*) FROM audit_log WHERE user_id = $2 AND action = 'upload' \
-                AND outcome = 'accepted' AND at > $6) < $7",
-    )
-    .bind(now)
-    .bind(image.user_id)
-    .bind(image.id)
-    .bind(image.client)
-    .bind(format!("{} {} bytes", image.format, image.bytes))
-    .bind(now - HOUR_MS)
-    .bind(i64::from(limit))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if counted == 0 {
+    let (accepted, _) = uploads_in_window_in(&mut *tx, image.user_id, now).await?;
+    if accepted >= i64::from(limit) {
         tx.rollback().await?;
         return Ok(Recorded::RateLimited);
     }
+    let detail = format!("{} {} bytes", image.format, image.bytes);
+    let event = NewAuditEvent {
+        at: now,
+        user_id: Some(image.user_id),
+        action: "upload",
+        image_id: Some(image.id),
+        client: image.client,
+        outcome: "accepted",
+        detail: Some(&detail),
+    };
+    insert_audit(&mut *tx, &event).await?;
     sqlx::query(
         "INSERT INTO images (id, user_id, filename, format, bytes, original_key, original_sha256, \
          status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9)",
@@ -323,16 +321,16 @@ pub async fn delete_image(
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "INSERT INTO audit_log (at, user_id, action, image_id, client, outcome, detail) \
-         VALUES ($1, $2, 'delete', $3, $4, 'ok', NULL)",
-    )
-    .bind(now_ms())
-    .bind(user)
-    .bind(id)
-    .bind(client)
-    .execute(&mut *tx)
-    .await?;
+    let event = NewAuditEvent {
+        at: now_ms(),
+        user_id: Some(user),
+        action: "delete",
+        image_id: Some(id),
+        client,
+        outcome: "ok",
+        detail: None,
+    };
+    insert_audit(&mut *tx, &event).await?;
     tx.commit().await?;
     keys.sort();
     keys.dedup();

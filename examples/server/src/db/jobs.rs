@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{Backend, Db, VariantRow, now_ms};
+use super::{Backend, Db, NewAuditEvent, VariantRow, insert_audit, now_ms};
 
 /// A job claimed by a worker.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -317,16 +317,16 @@ pub async fn fail_job(
             .execute(&mut *tx)
             .await?;
         if retry_in.is_none() {
-            sqlx::query(
-                "INSERT INTO audit_log (at, user_id, action, image_id, client, outcome, detail) \
-                 VALUES ($1, $2, 'job_failed', $3, NULL, 'failed', $4)",
-            )
-            .bind(now)
-            .bind(&job.user_id)
-            .bind(&job.image_id)
-            .bind(code)
-            .execute(&mut *tx)
-            .await?;
+            let event = NewAuditEvent {
+                at: now,
+                user_id: Some(&job.user_id),
+                action: "job_failed",
+                image_id: Some(&job.image_id),
+                client: None,
+                outcome: "failed",
+                detail: Some(code),
+            };
+            insert_audit(&mut *tx, &event).await?;
         }
     }
     tx.commit().await?;

@@ -16,7 +16,10 @@ use std::path::Path;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
-pub use audit::{AuditEvent, audit, audit_events, retry_after_secs, uploads_in_window};
+pub use audit::{
+    AuditEvent, NewAuditEvent, audit, audit_events, insert_audit, retry_after_secs,
+    uploads_in_window,
+};
 pub use images::{
     IDEMPOTENCY_WINDOW_MS, IdempotentUpload, ImageRow, NewImage, Recorded, VariantRow,
     delete_image, idempotent_upload, image_for_user, images_of_user, insert_upload, original_key,
