@@ -1,12 +1,15 @@
 //! The documentation matches the server: every route that the READMEs and the OpenAPI document
 //! list answers at that path, the document describes every request and response body, and
-//! `/docs` is an interactive page served from the binary.
+//! `/docs` is an interactive page served from the binary. The router runs in this process
+//! (`tower::ServiceExt::oneshot`).
 
 mod common;
 
 use std::collections::BTreeSet;
 
-use common::Server;
+use axum::http::Method;
+use common::app::App;
+use common::{admin_token, token};
 use serde_json::Value;
 
 /// `METHOD /path` in backticks, anywhere in a Markdown text.
@@ -26,29 +29,24 @@ fn documented_routes(markdown: &str) -> BTreeSet<(String, String)> {
 
 /// Whether the router has `method path` (the fallback answers `no such route`, a missing
 /// method 405); what the handler then says of a made-up id does not matter here.
-fn answers(s: &Server, token: &str, method: &str, path: &str) -> Result<u16, String> {
+async fn answers(s: &App, token: &str, method: &str, path: &str) -> Result<u16, String> {
     let path = path
         .replace("{id}", "00000000-0000-4000-8000-000000000000")
         .replace("{variant}", "thumbnail");
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let r = s
-        .client
-        .request(method.clone(), s.url(&path))
-        .bearer_auth(token)
-        .send()
-        .unwrap();
-    let status = r.status().as_u16();
-    let body = r.text().unwrap_or_default();
+    let method = Method::from_bytes(method.as_bytes()).unwrap();
+    let r = s.request(method.clone(), Some(token), &path).await;
+    let status = r.status.as_u16();
+    let body = r.text();
     if status == 405 || body.contains("no such route") {
         return Err(format!("{method} {path}: {status} {body}"));
     }
     Ok(status)
 }
 
-#[test]
-fn every_documented_route_answers() {
-    let s = Server::start(&[]);
-    let token = s.admin_token("docs");
+#[tokio::test]
+async fn every_documented_route_answers() {
+    let s = App::start(&[]).await;
+    let token = admin_token("docs");
     let server_readme = include_str!("../README.md");
     let readme = include_str!("../../../README.md");
     let mut routes = documented_routes(server_readme);
@@ -64,7 +62,7 @@ fn every_documented_route_answers() {
             "the server README does not list {must:?}: {routes:?}"
         );
     }
-    let doc: Value = s.json(&token, "/openapi.json");
+    let doc: Value = s.json(&token, "/openapi.json").await;
     let mut from_doc = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
@@ -84,23 +82,21 @@ fn every_documented_route_answers() {
             ["/api/v1/images/upload", "/api/v1/images/jobs/{id}"].contains(&route.1.as_str());
         assert!(in_doc || alias, "the OpenAPI document lacks {route:?}");
     }
-    let failures: Vec<String> = routes
-        .iter()
-        .chain(&from_doc)
-        .chain(&[
-            ("GET".to_string(), "/health".to_string()),
-            ("GET".to_string(), "/health/stats".to_string()),
-            ("GET".to_string(), "/api/v1/health/".to_string()),
-        ])
-        .filter_map(|(m, p)| answers(&s, &token, m, p).err())
-        .collect();
+    let mut failures: Vec<String> = Vec::new();
+    for (m, p) in routes.iter().chain(&from_doc).chain(&[
+        ("GET".to_string(), "/health".to_string()),
+        ("GET".to_string(), "/health/stats".to_string()),
+        ("GET".to_string(), "/api/v1/health/".to_string()),
+    ]) {
+        failures.extend(answers(&s, &token, m, p).await.err());
+    }
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
-#[test]
-fn the_openapi_document_describes_every_body() {
-    let s = Server::start(&[]);
-    let doc: Value = s.json(&s.token("docs"), "/openapi.json");
+#[tokio::test]
+async fn the_openapi_document_describes_every_body() {
+    let s = App::start(&[]).await;
+    let doc: Value = s.json(&token("docs"), "/openapi.json").await;
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     let mut refs = Vec::new();
     fn collect_refs(v: &Value, out: &mut Vec<String>) {
@@ -193,13 +189,21 @@ fn the_openapi_document_describes_every_body() {
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
 
-#[test]
-fn docs_is_swagger_ui_served_from_the_binary() {
-    let s = Server::start(&[]);
-    let r = s.client.get(s.url("/docs")).send().unwrap();
-    assert_eq!(r.status(), 200);
-    assert!(r.url().path().ends_with("/docs/"), "{}", r.url());
-    let html = r.text().unwrap();
+#[tokio::test]
+async fn docs_is_swagger_ui_served_from_the_binary() {
+    let s = App::start(&[]).await;
+    // Redirects followed, as a browser does.
+    let mut path = "/docs".to_string();
+    let mut r = s.get(None, &path).await;
+    while r.status.is_redirection() {
+        let location = r.headers["location"].to_str().unwrap();
+        assert!(location.starts_with('/'), "{path} redirects to {location}");
+        path = location.to_string();
+        r = s.get(None, &path).await;
+    }
+    assert_eq!(r.status, 200);
+    assert!(path.ends_with("/docs/"), "{path}");
+    let html = r.text();
     assert!(html.contains("swagger-ui"), "{html}");
     // Every script and stylesheet is the server's own.
     for attr in html.split(['"', '\'']).collect::<Vec<_>>().windows(2) {
@@ -216,20 +220,10 @@ fn docs_is_swagger_ui_served_from_the_binary() {
         "swagger-ui-standalone-preset.js",
         "swagger-ui.css",
     ] {
-        let r = s
-            .client
-            .get(s.url(&format!("/docs/{asset}")))
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), 200, "{asset}");
-        assert!(r.bytes().unwrap().len() > 10_000, "{asset}");
+        let r = s.get(None, &format!("/docs/{asset}")).await;
+        assert_eq!(r.status, 200, "{asset}");
+        assert!(r.body.len() > 10_000, "{asset}");
     }
-    let init = s
-        .client
-        .get(s.url("/docs/swagger-initializer.js"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let init = s.get(None, "/docs/swagger-initializer.js").await.text();
     assert!(init.contains("\"url\": \"/openapi.json\""), "{init}");
 }

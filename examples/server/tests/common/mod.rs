@@ -1,7 +1,9 @@
-//! A real server process on 127.0.0.1 for the integration tests.
+//! A real server process on 127.0.0.1 for the integration tests ([`app`]: the router in the
+//! test's own process).
 
 #![allow(dead_code)]
 
+pub mod app;
 pub mod services;
 
 use std::io::{BufRead, BufReader, Read};
@@ -137,11 +139,11 @@ impl Server {
     }
 
     pub fn token(&self, user: &str) -> String {
-        imgest_server::auth::sign(SECRET, user, 3600, None).unwrap()
+        token(user)
     }
 
     pub fn admin_token(&self, user: &str) -> String {
-        imgest_server::auth::sign(SECRET, user, 3600, Some("admin")).unwrap()
+        admin_token(user)
     }
 
     pub fn upload(&self, token: &str, name: &str, bytes: Vec<u8>) -> reqwest::blocking::Response {
@@ -197,25 +199,49 @@ impl Server {
 
     /// Every file under the storage folder, relative, sorted.
     pub fn stored_files(&self) -> Vec<String> {
-        fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                return;
-            };
-            for e in entries.flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    walk(root, &p, out);
-                } else {
-                    out.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
-                }
+        files_under(&self.dir.join("storage"))
+    }
+}
+
+/// Every file under `root`, relative, sorted.
+pub fn files_under(root: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
             }
         }
-        let root = self.dir.join("storage");
-        let mut out = Vec::new();
-        walk(&root, &root, &mut out);
-        out.sort();
-        out
     }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}
+
+/// A user's token, signed with [`SECRET`], valid for an hour.
+pub fn token(user: &str) -> String {
+    imgest_server::auth::sign(SECRET, user, 3600, None).unwrap()
+}
+
+/// An admin's token, signed with [`SECRET`], valid for an hour.
+pub fn admin_token(user: &str) -> String {
+    imgest_server::auth::sign(SECRET, user, 3600, Some("admin")).unwrap()
+}
+
+/// An HS256 token with exactly these claims, signed with `key`.
+pub fn encode_hs256(key: &[u8], claims: &Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(key),
+    )
+    .unwrap()
 }
 
 impl Drop for Server {
