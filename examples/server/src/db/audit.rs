@@ -136,3 +136,95 @@ pub fn retry_after_secs(oldest: Option<i64>, now: i64) -> u64 {
         ((o + HOUR_MS - now).max(0) as u64).div_ceil(1000).max(1)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing;
+    use super::*;
+
+    fn event<'a>(at: i64, user: &'a str, action: &'a str, outcome: &'a str) -> NewAuditEvent<'a> {
+        NewAuditEvent {
+            at,
+            user_id: Some(user),
+            action,
+            image_id: None,
+            client: Some("10.0.0.1"),
+            outcome,
+            detail: Some("why"),
+        }
+    }
+
+    #[tokio::test]
+    async fn insert_audit_writes_through_the_pool_and_transactions() {
+        let (_tmp, db) = testing::db().await;
+        insert_audit(&db.pool, &event(1, "u", "delete", "ok"))
+            .await
+            .unwrap();
+        let mut tx = db.pool.begin().await.unwrap();
+        insert_audit(&mut *tx, &event(2, "u", "upload", "rejected"))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = db.pool.begin().await.unwrap();
+        insert_audit(&mut *tx, &event(3, "u", "upload", "rolled back"))
+            .await
+            .unwrap();
+        tx.rollback().await.unwrap();
+        audit(&db, None, "auth_failure", None, None, "rejected", None)
+            .await
+            .unwrap();
+
+        let all = audit_events(&db, 10, 0, None).await.unwrap();
+        let seen: Vec<(&str, &str)> = all
+            .iter()
+            .map(|e| (e.action.as_str(), e.outcome.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("auth_failure", "rejected"),
+                ("upload", "rejected"),
+                ("delete", "ok")
+            ]
+        );
+        let newest = &all[0];
+        assert_eq!(
+            (newest.user_id.as_deref(), newest.detail.as_deref()),
+            (None, None)
+        );
+        assert!(newest.at >= now_ms() - 60_000, "{newest:?}");
+        let first = &all[2];
+        assert_eq!(first.at, 1);
+        assert_eq!(first.user_id.as_deref(), Some("u"));
+        assert_eq!(first.client.as_deref(), Some("10.0.0.1"));
+        assert_eq!(first.detail.as_deref(), Some("why"));
+        assert_eq!(first.image_id, None);
+
+        let uploads = audit_events(&db, 10, 0, Some("upload")).await.unwrap();
+        assert_eq!(uploads.len(), 1);
+        assert_eq!(uploads[0].at, 2);
+        let paged = audit_events(&db, 1, 1, None).await.unwrap();
+        assert_eq!(paged[0].action, "upload");
+    }
+
+    #[tokio::test]
+    async fn the_window_counts_accepted_uploads_of_the_last_hour() {
+        let (_tmp, db) = testing::db().await;
+        let now = now_ms();
+        for e in [
+            event(now - 2 * HOUR_MS, "u", "upload", "accepted"),
+            event(now - 30 * 60_000, "u", "upload", "accepted"),
+            event(now - 10 * 60_000, "u", "upload", "accepted"),
+            event(now - 5 * 60_000, "u", "upload", "rejected"),
+            event(now - 5 * 60_000, "u", "delete", "ok"),
+            event(now - 5 * 60_000, "v", "upload", "accepted"),
+        ] {
+            insert_audit(&db.pool, &e).await.unwrap();
+        }
+        let (n, oldest) = uploads_in_window(&db, "u", now).await.unwrap();
+        assert_eq!((n, oldest), (2, Some(now - 30 * 60_000)));
+        assert_eq!(retry_after_secs(oldest, now), 30 * 60);
+        assert_eq!(uploads_in_window(&db, "w", now).await.unwrap(), (0, None));
+        assert_eq!(retry_after_secs(None, now), 1);
+    }
+}

@@ -336,3 +336,199 @@ pub async fn delete_image(
     keys.dedup();
     Ok(Some(keys))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{self, ids, image, upload, variant};
+    use super::super::{audit_events, claim_job, complete_job, job_for_user};
+    use super::*;
+
+    #[tokio::test]
+    async fn an_upload_records_its_image_job_and_audit_event() {
+        let (_tmp, db) = testing::db().await;
+        assert_eq!(upload(&db, "u", 1).await, Recorded::Yes);
+        let row = image_for_user(&db, "img-1", "u").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                row.status.as_str(),
+                row.format.as_str(),
+                row.bytes,
+                row.filename.as_deref(),
+                row.original_key.as_str(),
+                row.job_id.as_deref(),
+                row.result_json.as_deref(),
+            ),
+            (
+                "queued",
+                "png",
+                100,
+                Some("a.png"),
+                "originals/1",
+                Some("job-1"),
+                None
+            )
+        );
+        assert!(image_for_user(&db, "img-1", "v").await.unwrap().is_none());
+        let job = job_for_user(&db, "job-1", "u").await.unwrap().unwrap();
+        assert_eq!(
+            (job.status.as_str(), job.attempts, job.max_attempts),
+            ("queued", 0, 4)
+        );
+        assert_eq!(job.request_id.as_deref(), Some("req-1"));
+        let events = audit_events(&db, 10, 0, Some("upload")).await.unwrap();
+        assert_eq!(events.len(), 1);
+        let e = &events[0];
+        assert_eq!(
+            (
+                e.user_id.as_deref(),
+                e.image_id.as_deref(),
+                e.client.as_deref(),
+                e.outcome.as_str(),
+                e.detail.as_deref()
+            ),
+            (
+                Some("u"),
+                Some("img-1"),
+                Some("127.0.0.1"),
+                "accepted",
+                Some("png 100 bytes")
+            )
+        );
+        assert_eq!(
+            original_key(&db, "img-1").await.unwrap().as_deref(),
+            Some("originals/1")
+        );
+        assert_eq!(original_key(&db, "img-2").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn the_limit_refuses_an_upload_and_writes_nothing() {
+        let (_tmp, db) = testing::db().await;
+        for n in 1..=2 {
+            let ids = ids(n);
+            assert_eq!(
+                insert_upload(&db, &image(&ids, "u", n), 2, 4)
+                    .await
+                    .unwrap(),
+                Recorded::Yes
+            );
+        }
+        let ids3 = ids(3);
+        assert_eq!(
+            insert_upload(&db, &image(&ids3, "u", 3), 2, 4)
+                .await
+                .unwrap(),
+            Recorded::RateLimited
+        );
+        assert!(image_for_user(&db, "img-3", "u").await.unwrap().is_none());
+        assert!(job_for_user(&db, "job-3", "u").await.unwrap().is_none());
+        assert_eq!(audit_events(&db, 10, 0, None).await.unwrap().len(), 2);
+        // Another user has slots of their own.
+        assert_eq!(
+            insert_upload(&db, &image(&ids3, "v", 3), 2, 4)
+                .await
+                .unwrap(),
+            Recorded::Yes
+        );
+    }
+
+    #[tokio::test]
+    async fn an_idempotency_key_keeps_the_first_upload() {
+        let (_tmp, db) = testing::db().await;
+        let (first, second) = (ids(1), ids(2));
+        let with_key = |ids, user| NewImage {
+            idempotency: Some(("key-1", "fingerprint-1")),
+            ..image(ids, user, 1)
+        };
+        assert_eq!(
+            insert_upload(&db, &with_key(&first, "u"), 50, 4)
+                .await
+                .unwrap(),
+            Recorded::Yes
+        );
+        let earlier = IdempotentUpload {
+            fingerprint: "fingerprint-1".into(),
+            image_id: "img-1".into(),
+            job_id: "job-1".into(),
+        };
+        assert_eq!(
+            insert_upload(&db, &with_key(&second, "u"), 50, 4)
+                .await
+                .unwrap(),
+            Recorded::Earlier(earlier.clone())
+        );
+        assert!(image_for_user(&db, "img-2", "u").await.unwrap().is_none());
+        assert_eq!(
+            idempotent_upload(&db, "u", "key-1").await.unwrap(),
+            Some(earlier)
+        );
+        assert_eq!(idempotent_upload(&db, "u", "key-2").await.unwrap(), None);
+        assert_eq!(idempotent_upload(&db, "v", "key-1").await.unwrap(), None);
+        // The same key is another user's own.
+        assert_eq!(
+            insert_upload(&db, &with_key(&second, "v"), 50, 4)
+                .await
+                .unwrap(),
+            Recorded::Yes
+        );
+        let (_, total) = images_of_user(&db, "u", 10, 0).await.unwrap();
+        assert_eq!(total, 1);
+    }
+
+    #[tokio::test]
+    async fn images_are_listed_newest_first_and_deleted_with_their_objects() {
+        let (_tmp, db) = testing::db().await;
+        for n in 1..=3 {
+            upload(&db, "u", n).await;
+            // Distinct creation times.
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        upload(&db, "v", 4).await;
+        let (rows, total) = images_of_user(&db, "u", 2, 0).await.unwrap();
+        let listed: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!((listed, total), (vec!["img-3", "img-2"], 3));
+        let (rows, _) = images_of_user(&db, "u", 2, 2).await.unwrap();
+        assert_eq!(rows[0].id, "img-1");
+
+        let job = claim_job(&db, std::time::Duration::from_secs(60), "w")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(job.image_id, "img-1");
+        let variants = [
+            variant("thumbnail", "variants/b", 7),
+            variant("medium", "variants/a", 9),
+            variant("original", "variants/a", 9),
+        ];
+        assert!(complete_job(&db, &job, &variants, "{}", 5).await.unwrap());
+        let names: Vec<String> = variants_of(&db, "img-1")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
+        assert_eq!(names, ["thumbnail", "medium", "original"]);
+
+        assert_eq!(delete_image(&db, "img-1", "v", None).await.unwrap(), None);
+        let keys = delete_image(&db, "img-1", "u", Some("10.0.0.2"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(keys, ["originals/1", "variants/a", "variants/b"]);
+        assert!(image_for_user(&db, "img-1", "u").await.unwrap().is_none());
+        assert!(job_for_user(&db, "job-1", "u").await.unwrap().is_none());
+        assert!(variants_of(&db, "img-1").await.unwrap().is_empty());
+        let deletes = audit_events(&db, 10, 0, Some("delete")).await.unwrap();
+        assert_eq!(deletes.len(), 1);
+        assert_eq!(
+            (
+                deletes[0].user_id.as_deref(),
+                deletes[0].image_id.as_deref(),
+                deletes[0].client.as_deref(),
+                deletes[0].outcome.as_str()
+            ),
+            (Some("u"), Some("img-1"), Some("10.0.0.2"), "ok")
+        );
+        assert_eq!(delete_image(&db, "img-1", "u", None).await.unwrap(), None);
+    }
+}

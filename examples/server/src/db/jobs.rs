@@ -375,3 +375,207 @@ pub async fn job_for_user(db: &Db, id: &str, user: &str) -> Result<Option<JobVie
 
 pub(super) const JOB_COLUMNS: &str = "id, image_id, status, attempts, max_attempts, error_code, \
     error_message, created_at, started_at, finished_at, processing_ms, request_id";
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{self, upload, variant};
+    use super::super::{audit_events, image_for_user};
+    use super::*;
+
+    const LEASE: Duration = Duration::from_secs(60);
+
+    async fn status(db: &Db, n: i64) -> (String, String) {
+        let job = job_for_user(db, &format!("job-{n}"), "u")
+            .await
+            .unwrap()
+            .unwrap();
+        let image = image_for_user(db, &format!("img-{n}"), "u")
+            .await
+            .unwrap()
+            .unwrap();
+        (job.status, image.status)
+    }
+
+    #[tokio::test]
+    async fn a_claimed_job_is_leased_once_and_completed_by_its_lease_holder() {
+        let (_tmp, db) = testing::db().await;
+        upload(&db, "u", 1).await;
+        let job = claim_job(&db, LEASE, "w1").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                job.id.as_str(),
+                job.image_id.as_str(),
+                job.user_id.as_str(),
+                job.attempt,
+                job.max_attempts,
+                job.request_id.as_deref()
+            ),
+            ("job-1", "img-1", "u", 1, 4, Some("req-1"))
+        );
+        assert_eq!(job.lease_token.len(), 36, "{job:?}");
+        assert_eq!(
+            status(&db, 1).await,
+            ("processing".into(), "processing".into())
+        );
+        // Leased: neither claim takes it again.
+        assert!(claim_job(&db, LEASE, "w2").await.unwrap().is_none());
+        assert!(
+            claim_job_by_id(&db, "job-1", LEASE, "w2")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(renew_lease(&db, &job, LEASE).await.unwrap());
+        // Another token is not the lease holder.
+        let stranger = ClaimedJob {
+            lease_token: "not-the-token".into(),
+            ..job.clone()
+        };
+        assert!(!renew_lease(&db, &stranger, LEASE).await.unwrap());
+        assert!(!complete_job(&db, &stranger, &[], "{}", 1).await.unwrap());
+        let thumb = variant("thumbnail", "variants/t", 3);
+        assert!(
+            complete_job(&db, &job, &[thumb], "{\"a\":1}", 42)
+                .await
+                .unwrap()
+        );
+        assert_eq!(status(&db, 1).await, ("done".into(), "done".into()));
+        let view = job_for_user(&db, "job-1", "u").await.unwrap().unwrap();
+        assert_eq!((view.attempts, view.processing_ms), (1, Some(42)));
+        assert!(view.started_at.is_some() && view.finished_at.is_some());
+        assert_eq!(view.error_code, None);
+        let image = image_for_user(&db, "img-1", "u").await.unwrap().unwrap();
+        assert_eq!(image.result_json.as_deref(), Some("{\"a\":1}"));
+        // Done: completing again, or claiming, does nothing.
+        assert!(!complete_job(&db, &job, &[], "{}", 1).await.unwrap());
+        assert!(claim_job(&db, LEASE, "w2").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_failed_attempt_is_retried_later_then_fails_for_good() {
+        let (_tmp, db) = testing::db().await;
+        upload(&db, "u", 1).await;
+        let first = claim_job(&db, LEASE, "w").await.unwrap().unwrap();
+        let retry = Some(Duration::from_secs(3600));
+        assert!(
+            fail_job(&db, &first, "storage", "disk full", retry)
+                .await
+                .unwrap()
+        );
+        assert_eq!(status(&db, 1).await, ("queued".into(), "queued".into()));
+        let view = job_for_user(&db, "job-1", "u").await.unwrap().unwrap();
+        assert_eq!(
+            (view.error_code.as_deref(), view.error_message.as_deref()),
+            (Some("storage"), Some("disk full"))
+        );
+        // Not due for an hour.
+        assert!(claim_job(&db, LEASE, "w").await.unwrap().is_none());
+        assert!(
+            claim_job_by_id(&db, "job-1", LEASE, "w")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // The old lease is gone.
+        assert!(!fail_job(&db, &first, "x", "y", None).await.unwrap());
+        assert!(
+            audit_events(&db, 10, 0, Some("job_failed"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        sqlx::query("UPDATE jobs SET run_after = 0")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let second = claim_job_by_id(&db, "job-1", LEASE, "w")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(second.attempt, 2);
+        assert_ne!(second.lease_token, first.lease_token);
+        assert!(
+            fail_job(&db, &second, "corrupt_input", "bad bytes", None)
+                .await
+                .unwrap()
+        );
+        assert_eq!(status(&db, 1).await, ("failed".into(), "failed".into()));
+        let failed = audit_events(&db, 10, 0, Some("job_failed")).await.unwrap();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(
+            (
+                failed[0].user_id.as_deref(),
+                failed[0].image_id.as_deref(),
+                failed[0].client.as_deref(),
+                failed[0].outcome.as_str(),
+                failed[0].detail.as_deref()
+            ),
+            (
+                Some("u"),
+                Some("img-1"),
+                None,
+                "failed",
+                Some("corrupt_input")
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn an_expired_lease_frees_the_job_and_a_restart_requeues_it() {
+        let (_tmp, db) = testing::db().await;
+        upload(&db, "u", 1).await;
+        let dead = claim_job(&db, Duration::ZERO, "dead")
+            .await
+            .unwrap()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let taken = claim_job(&db, LEASE, "alive").await.unwrap().unwrap();
+        assert_eq!((taken.id.as_str(), taken.attempt), ("job-1", 2));
+        assert!(!complete_job(&db, &dead, &[], "{}", 1).await.unwrap());
+        assert_eq!(requeue_interrupted(&db).await.unwrap(), 1);
+        assert_eq!(status(&db, 1).await, ("queued".into(), "queued".into()));
+        assert!(!renew_lease(&db, &taken, LEASE).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn dispatches_are_stamped_and_strandeds_found() {
+        let (_tmp, db) = testing::db().await;
+        upload(&db, "u", 1).await;
+        upload(&db, "u", 2).await;
+        let now = now_ms() + 1;
+        let stranded = stranded_jobs(&db, now, now - 60_000, 10).await.unwrap();
+        assert_eq!(stranded, ["job-1", "job-2"]);
+        mark_dispatched(&db, "job-1", now, true).await.unwrap();
+        assert_eq!(
+            stranded_jobs(&db, now, now - 60_000, 10).await.unwrap(),
+            ["job-2"]
+        );
+        // Sent long ago: sent again.
+        assert_eq!(
+            stranded_jobs(&db, now, now + 1, 10).await.unwrap(),
+            ["job-1", "job-2"]
+        );
+        undispatch(&db, "job-1").await.unwrap();
+        mark_dispatched(&db, "job-2", now, false).await.unwrap();
+        assert_eq!(
+            stranded_jobs(&db, now, now - 60_000, 10).await.unwrap(),
+            ["job-1"]
+        );
+        forget_dispatches(&db).await.unwrap();
+        assert_eq!(
+            stranded_jobs(&db, now, now - 60_000, 1).await.unwrap(),
+            ["job-1"]
+        );
+        // Claimed: the first-only stamp leaves it alone.
+        let job = claim_job(&db, LEASE, "w").await.unwrap().unwrap();
+        mark_dispatched(&db, &job.id, now, true).await.unwrap();
+        let dispatched: Option<i64> =
+            sqlx::query_scalar("SELECT dispatched_at FROM jobs WHERE id = $1")
+                .bind(&job.id)
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        assert_eq!(dispatched, None);
+    }
+}

@@ -127,6 +127,69 @@ async fn begin_write(db: &Db) -> Result<sqlx::Transaction<'static, sqlx::Any>, s
 /// One hour in milliseconds.
 const HOUR_MS: i64 = 3_600_000;
 
+/// What the tests of each table start from.
+#[cfg(test)]
+pub(super) mod testing {
+    use super::*;
+
+    /// A fresh SQLite database in a temporary folder (it lives as long as the folder).
+    pub async fn db() -> (tempfile::TempDir, Db) {
+        let tmp = tempfile::tempdir().unwrap();
+        let url = sqlite_url(&tmp.path().join("imgest.db")).unwrap();
+        let db = open(&url).await.unwrap();
+        (tmp, db)
+    }
+
+    /// A new upload `img-{n}` (job `job-{n}`, original `originals/{n}`, 100 × n bytes) of
+    /// `user`.
+    pub fn image<'a>(ids: &'a (String, String, String), user: &'a str, n: i64) -> NewImage<'a> {
+        NewImage {
+            id: &ids.0,
+            job_id: &ids.1,
+            user_id: user,
+            filename: Some("a.png"),
+            format: "png",
+            bytes: 100 * n,
+            original_key: &ids.2,
+            original_sha256: "aa",
+            client: Some("127.0.0.1"),
+            request_id: Some("req-1"),
+            idempotency: None,
+        }
+    }
+
+    /// The ids [`image`] borrows: image, job and original key.
+    pub fn ids(n: i64) -> (String, String, String) {
+        (
+            format!("img-{n}"),
+            format!("job-{n}"),
+            format!("originals/{n}"),
+        )
+    }
+
+    /// Records upload `n` of `user` (limit 50 an hour, 4 attempts).
+    pub async fn upload(db: &Db, user: &str, n: i64) -> Recorded {
+        let ids = ids(n);
+        insert_upload(db, &image(&ids, user, n), 50, 4)
+            .await
+            .unwrap()
+    }
+
+    /// A variant stored under `key`.
+    pub fn variant(name: &str, key: &str, bytes: i64) -> VariantRow {
+        VariantRow {
+            name: name.to_string(),
+            storage_key: key.to_string(),
+            content_type: "image/webp".to_string(),
+            width: 10,
+            height: 5,
+            format: "webp".to_string(),
+            bytes,
+            sha256: format!("sha-{name}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -131,3 +131,84 @@ pub async fn activity(db: &Db) -> Result<(Vec<(i64, i64, i64)>, Vec<JobView>), s
     .await?;
     Ok((buckets, failures))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::testing::{self, upload, variant};
+    use super::super::{claim_job, complete_job, fail_job};
+    use super::*;
+
+    #[tokio::test]
+    async fn stats_and_activity_count_what_the_jobs_did() {
+        let (_tmp, db) = testing::db().await;
+        let empty = stats(&db).await.unwrap();
+        assert_eq!(
+            empty.status_breakdown.values().copied().collect::<Vec<_>>(),
+            [0, 0, 0, 0]
+        );
+        assert_eq!(
+            (empty.completed_24h, empty.total_images, empty.variant_bytes),
+            (0, 0, 0)
+        );
+        assert_eq!(empty.avg_run_time_seconds, None);
+
+        for n in 1..=4 {
+            upload(&db, "u", n).await;
+        }
+        let lease = Duration::from_secs(60);
+        let one = claim_job(&db, lease, "w1").await.unwrap().unwrap();
+        let variants = [variant("thumbnail", "v/1", 10), variant("large", "v/2", 30)];
+        assert!(
+            complete_job(&db, &one, &variants, "{}", 1500)
+                .await
+                .unwrap()
+        );
+        let two = claim_job(&db, lease, "w2").await.unwrap().unwrap();
+        assert!(complete_job(&db, &two, &[], "{}", 500).await.unwrap());
+        let three = claim_job(&db, lease, "w1").await.unwrap().unwrap();
+        assert!(
+            fail_job(&db, &three, "timeout", "too slow", None)
+                .await
+                .unwrap()
+        );
+        let four = claim_job(&db, lease, "w2").await.unwrap().unwrap();
+        assert_eq!(four.id, "job-4");
+
+        let s = stats(&db).await.unwrap();
+        let breakdown: Vec<(&str, i64)> = s
+            .status_breakdown
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        assert_eq!(
+            breakdown,
+            [("done", 2), ("failed", 1), ("processing", 1), ("queued", 0)]
+        );
+        assert_eq!((s.completed_24h, s.failed_24h, s.timed_out_24h), (2, 1, 1));
+        assert_eq!(s.avg_run_time_seconds, Some(1.0));
+        assert!(s.avg_processing_time_seconds.is_some_and(|t| t >= 0.0));
+        assert_eq!((s.total_images, s.total_jobs), (4, 4));
+        assert_eq!(s.original_bytes, 100 + 200 + 300 + 400);
+        assert_eq!((s.total_variants, s.variant_bytes), (2, 40));
+
+        let (buckets, failures) = activity(&db).await.unwrap();
+        assert_eq!(buckets.len(), 12);
+        let ended = buckets
+            .iter()
+            .fold((0, 0), |(d, f), (_, done, failed)| (d + done, f + failed));
+        assert_eq!(ended, (2, 1));
+        assert_eq!(buckets[11].1 + buckets[11].2, 3, "{buckets:?}");
+        assert_eq!(failures.len(), 1);
+        assert_eq!(
+            (failures[0].id.as_str(), failures[0].error_code.as_deref()),
+            ("job-3", Some("timeout"))
+        );
+
+        assert_eq!(
+            done_by_worker(&db).await.unwrap(),
+            [("w1".to_string(), 1), ("w2".to_string(), 1)]
+        );
+    }
+}
