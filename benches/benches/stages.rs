@@ -95,7 +95,7 @@ fn stages(c: &mut Criterion) {
         let bytes = &img.bytes;
         let checked = validate::check(bytes, &limits).expect("tagged input passes the checks");
         let decoded = decode::decode(bytes, &checked, &limits).expect("decodes");
-        let (w, h) = (checked.header.width, checked.header.height);
+        let (w, h) = (checked.container.width, checked.container.height);
         g.throughput(Throughput::Elements(u64::from(w) * u64::from(h)));
         g.bench_function(BenchmarkId::from_parameter(&img.name), |b| {
             b.iter(|| {

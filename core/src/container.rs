@@ -1,13 +1,12 @@
 //! Container walking without pixel decoding.
 //!
-//! This module walks the block structure of an already-sniffed image (JPEG
+//! [`read`] walks the block structure of an already-sniffed image (JPEG
 //! segments, PNG chunks, GIF blocks, RIFF/WebP chunks, BMP headers, TIFF IFDs)
-//! to
-//!
-//! 1. read the header dimensions and the frame count cheaply, so limits can be
-//!    checked *before* any decoder allocates ([`header`]), and
-//! 2. report which metadata blocks are present and extract the raw EXIF (TIFF)
-//!    payload and the ICC profile bytes ([`scan`]).
+//! once, and yields everything the pipeline needs before a decoder runs: the
+//! stored size and frame count (so limits can be checked *before* any decoder
+//! allocates), which metadata blocks are present, the raw EXIF (TIFF) payload and
+//! its orientation, the ICC profile bytes, the JPEG scan count and coding, and the
+//! bytes after the image.
 //!
 //! Every read is bounds-checked against the input, every loop advances by at
 //! least one byte (or one bounded entry) per iteration, and every allocation
@@ -51,14 +50,13 @@ impl Kind {
 /// Facts read from the container without decoding pixels.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContainerInfo {
-    /// Stored (pre-orientation) width from the header, when found (else 0).
+    /// Stored (pre-orientation) width from the header.
     ///
-    /// Extended WebP: the largest of the VP8X canvas and the extents of the
-    /// bitstreams / `ANMF` frames that were looked at (equal to the canvas
-    /// whenever [`header`] succeeds), so a limit check on it covers what a
-    /// decoder allocates.
+    /// Extended WebP: the VP8X canvas, which every bitstream and `ANMF` frame
+    /// was checked to fit, so a limit check on it covers what a decoder
+    /// allocates.
     pub width: u32,
-    /// Stored (pre-orientation) height from the header, when found (else 0).
+    /// Stored (pre-orientation) height from the header.
     pub height: u32,
     /// Number of frames.
     ///
@@ -119,7 +117,7 @@ pub struct ContainerInfo {
     /// other component counts and for the rare BG-YCC/BG-RGB and 3-component YCCK frames,
     /// which the decoder handles (or refuses) itself.
     pub jpeg_ycbcr: bool,
-    /// JPEG: start-of-scan markers of the first image ([`scan`] only; 0 for other formats).
+    /// JPEG: start-of-scan markers of the first image (0 for other formats).
     pub jpeg_scans: u32,
     /// TIFF: the first IFD's Compression tag (259).
     pub tiff_compression: Option<u16>,
@@ -141,80 +139,49 @@ pub enum HeaderError {
     Malformed(&'static str),
 }
 
-/// Reads the dimensions (and, cheaply, the frame count) from the header.
+/// Walks the container once: the stored size and frame count (checked strictly, as a decoder
+/// would need them), then every metadata block, the ICC profile, the EXIF orientation, the
+/// JPEG scan count and any trailing bytes (best effort: a malformed metadata block is skipped,
+/// and a structural error after the header stops the walk and keeps what was found).
 ///
-/// Fills `width`, `height` and `frames`, and what the decoder must be told: for
-/// JPEG the coding process (`jpeg_sof`), an Adobe segment (`jpeg_adobe`) and
-/// whether the samples are YCbCr (`jpeg_ycbcr`); for TIFF the compression
-/// (`tiff_compression`). The other fields keep their defaults ([`scan`] fills
-/// them). The work is a walk over block headers (never pixel data)
-/// and is bounded by the input length; for GIF and animated WebP the frame
-/// walk stops once `max_frames + 1` frames were seen.
+/// Every field of [`ContainerInfo`] is filled that the format has. The work is a walk over
+/// block headers (never pixel data), bounded by the input length; for GIF and animated WebP it
+/// stops once `max_frames + 1` frames were seen (the caller's frame limit then refuses the file).
 ///
 /// # Errors
 ///
 /// [`HeaderError::Truncated`] when the data ends before the dimensions are
 /// known, [`HeaderError::Malformed`] when the header is invalid (bad
-/// signature, PNG IHDR CRC mismatch, zero dimension, unknown first WebP
-/// chunk, an extended WebP whose still-image bitstream size differs from the
-/// VP8X canvas, or whose `ANMF` frame lies outside the canvas or has a
+/// signature, PNG IHDR CRC mismatch, zero dimension, a JPEG scan before its frame header,
+/// an unknown first WebP chunk, an extended WebP whose still-image bitstream size differs from
+/// the VP8X canvas, or whose `ANMF` frame lies outside the canvas or has a
 /// bitstream of another size than the frame, ...).
-pub fn header(bytes: &[u8], kind: Kind, max_frames: u32) -> Result<ContainerInfo, HeaderError> {
+pub fn read(bytes: &[u8], kind: Kind, max_frames: u32) -> Result<ContainerInfo, HeaderError> {
     let mut info = ContainerInfo {
         frames: 1,
         ..ContainerInfo::default()
     };
-    walk(bytes, kind, max_frames, Mode::Header, &mut info)?;
-    Ok(info)
-}
-
-/// Best-effort metadata scan; never fails.
-///
-/// Fills every field of [`ContainerInfo`] it can find, including what
-/// [`header`] fills (dimensions may be filled here even when `header` rejects
-/// the file, e.g. on a PNG IHDR CRC mismatch). Malformed metadata blocks are
-/// skipped; a structural error stops the walk and keeps what was found.
-#[must_use]
-pub fn scan(bytes: &[u8], kind: Kind, max_frames: u32) -> ContainerInfo {
-    let mut info = ContainerInfo {
-        frames: 1,
-        ..ContainerInfo::default()
-    };
-    // Errors only mean "stop walking here"; everything found so far is kept.
-    let _ = walk(bytes, kind, max_frames, Mode::Scan, &mut info);
+    match kind {
+        Kind::Jpeg => walk_jpeg(bytes, &mut info),
+        Kind::Png => walk_png(bytes, &mut info),
+        Kind::Gif => walk_gif(bytes, max_frames, &mut info),
+        Kind::Webp => walk_webp(bytes, max_frames, &mut info),
+        Kind::Bmp => walk_bmp(bytes, &mut info),
+        Kind::Tiff => walk_tiff(bytes, &mut info),
+    }?;
     if let Some(payload) = info.exif.take() {
         analyze_exif(&payload, &mut info);
         info.exif = Some(payload);
     }
-    info
+    Ok(info)
 }
 
 // ---------------------------------------------------------------------------
 // Shared plumbing
 // ---------------------------------------------------------------------------
 
-/// Whether the walker only needs the header (fast path, errors reported) or
-/// the full metadata scan (best effort).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Header,
-    Scan,
-}
-
 type Res = Result<(), HeaderError>;
 
-fn walk(bytes: &[u8], kind: Kind, max_frames: u32, mode: Mode, info: &mut ContainerInfo) -> Res {
-    match kind {
-        Kind::Jpeg => walk_jpeg(bytes, mode, info),
-        Kind::Png => walk_png(bytes, mode, info),
-        Kind::Gif => walk_gif(bytes, max_frames, mode, info),
-        Kind::Webp => walk_webp(bytes, max_frames, mode, info),
-        Kind::Bmp => walk_bmp(bytes, mode, info),
-        Kind::Tiff => walk_tiff(bytes, mode, info),
-    }
-}
-
-/// `len` bytes of `b` starting at `start`, if all are present.
 fn slice(b: &[u8], start: usize, len: usize) -> Option<&[u8]> {
     b.get(start..start.checked_add(len)?)
 }
@@ -778,8 +745,9 @@ fn jpeg_is_ycbcr(sof: &[u8], jfif: bool, adobe_transform: Option<u8>) -> bool {
     }
 }
 
-fn walk_jpeg(b: &[u8], mode: Mode, info: &mut ContainerInfo) -> Res {
-    let full = mode == Mode::Scan;
+/// Segments up to the frame header are checked strictly; after it the walk is best effort
+/// (a later truncation or bad segment only ends it: that is the decoder's business).
+fn walk_jpeg(b: &[u8], info: &mut ContainerInfo) -> Res {
     match b {
         [0xFF, 0xD8, ..] => {}
         _ if is_sig_prefix(b, &[0xFF, 0xD8]) => return Err(HeaderError::Truncated("JPEG SOI")),
@@ -799,9 +767,7 @@ fn walk_jpeg(b: &[u8], mode: Mode, info: &mut ContainerInfo) -> Res {
             // Standalone markers (no length field).
             0xD8 | 0xD0..=0xD7 | 0x01 => continue,
             0xD9 => {
-                if full {
-                    info.trailing_bytes = tail(b, pos);
-                }
+                info.trailing_bytes = tail(b, pos);
                 break if found_sof {
                     Ok(())
                 } else {
@@ -838,20 +804,16 @@ fn walk_jpeg(b: &[u8], mode: Mode, info: &mut ContainerInfo) -> Res {
                     info.width = u32::from(w);
                     info.height = u32::from(h);
                     found_sof = true;
-                    if !full {
-                        break Ok(());
-                    }
                 }
-                (Some(_), Some(_)) if !full => {
+                (Some(_), Some(_)) => {
                     break Err(HeaderError::Malformed(
                         "JPEG frame header with zero dimension",
                     ));
                 }
-                _ if !full => break Err(HeaderError::Malformed("short JPEG frame header")),
-                _ => {}
+                _ => break Err(HeaderError::Malformed("short JPEG frame header")),
             }
         } else if code == 0xDA {
-            if !full {
+            if !found_sof {
                 break Err(HeaderError::Malformed("JPEG scan before the frame header"));
             }
             info.jpeg_scans = info.jpeg_scans.saturating_add(1);
@@ -863,26 +825,27 @@ fn walk_jpeg(b: &[u8], mode: Mode, info: &mut ContainerInfo) -> Res {
                 None => break Err(HeaderError::Truncated("JPEG scan data")),
             }
         } else if code == 0xE2 && seg.starts_with(b"MPF\0") {
-            // Needed by `header` too: the frame count.
+            // The frame count.
             if mpf.is_none() {
                 let base = pos.saturating_add(6);
                 mpf = seg.get(4..).and_then(|d| mpf_index(b, d, base));
             }
-            if full {
-                info.has_mpf = true;
-            }
-        } else if full {
+            info.has_mpf = true;
+        } else {
             jpeg_app(code, seg, info, &mut icc_parts);
         }
         pos = seg_end;
     };
-    if full && !icc_parts.is_empty() {
+    if !icc_parts.is_empty() {
         info.icc = assemble_jpeg_icc(&icc_parts);
     }
     if let Some(m) = mpf {
         info.frames = mpf_frames(b, m);
     }
-    outcome
+    match outcome {
+        Err(_) if found_sof => Ok(()),
+        other => other,
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -923,8 +886,7 @@ fn png_text(data: &[u8], info: &mut ContainerInfo) {
     }
 }
 
-fn walk_png(b: &[u8], mode: Mode, info: &mut ContainerInfo) -> Res {
-    let full = mode == Mode::Scan;
+fn walk_png(b: &[u8], info: &mut ContainerInfo) -> Res {
     match b.get(..8) {
         Some(s) if s == PNG_SIG => {}
         None if is_sig_prefix(b, &PNG_SIG) => return Err(HeaderError::Truncated("PNG signature")),
@@ -943,14 +905,12 @@ fn walk_png(b: &[u8], mode: Mode, info: &mut ContainerInfo) -> Res {
         return Err(HeaderError::Truncated("PNG IHDR"));
     };
     let (w, h) = (be32(b, 16).unwrap_or(0), be32(b, 20).unwrap_or(0));
-    if !full {
-        if crc32fast::hash(chunk) != crc {
-            return Err(HeaderError::Malformed("PNG IHDR CRC mismatch"));
-        }
-        let bad = |v: u32| v == 0 || v > 0x7FFF_FFFF;
-        if bad(w) || bad(h) {
-            return Err(HeaderError::Malformed("PNG IHDR dimensions"));
-        }
+    if crc32fast::hash(chunk) != crc {
+        return Err(HeaderError::Malformed("PNG IHDR CRC mismatch"));
+    }
+    let bad = |v: u32| v == 0 || v > 0x7FFF_FFFF;
+    if bad(w) || bad(h) {
+        return Err(HeaderError::Malformed("PNG IHDR dimensions"));
     }
     info.width = w;
     info.height = h;
@@ -978,24 +938,16 @@ fn walk_png(b: &[u8], mode: Mode, info: &mut ContainerInfo) -> Res {
             break;
         }
         match &typ {
-            b"IDAT" => {
-                if !full {
-                    break; // acTL must precede IDAT: the header is complete
-                }
-                seen_idat = true;
-            }
+            b"IDAT" => seen_idat = true,
             b"acTL" if !seen_idat => {
                 if let Some(n) = be32(data, 0) {
                     info.frames = n.max(1);
                 }
             }
             b"IEND" => {
-                if full {
-                    info.trailing_bytes = tail(b, end);
-                }
+                info.trailing_bytes = tail(b, end);
                 break;
             }
-            _ if !full => {}
             b"eXIf" => {
                 info.has_exif = true;
                 if info.exif.is_none() {
@@ -1066,8 +1018,7 @@ fn collect_sub_blocks(b: &[u8], mut pos: usize) -> Option<Vec<u8>> {
     }
 }
 
-fn walk_gif(b: &[u8], max_frames: u32, mode: Mode, info: &mut ContainerInfo) -> Res {
-    let full = mode == Mode::Scan;
+fn walk_gif(b: &[u8], max_frames: u32, info: &mut ContainerInfo) -> Res {
     match b.get(..6) {
         Some(b"GIF87a" | b"GIF89a") => {}
         None if is_sig_prefix(b, b"GIF87a") || is_sig_prefix(b, b"GIF89a") => {
@@ -1105,7 +1056,7 @@ fn walk_gif(b: &[u8], max_frames: u32, mode: Mode, info: &mut ContainerInfo) -> 
                 if frames < cap {
                     frames = frames.saturating_add(1);
                 }
-                if frames >= cap && !full {
+                if frames >= cap {
                     break Ok(()); // over the limit: no need to look further
                 }
                 let local = gif_color_table(d.get(8).copied().unwrap_or(0));
@@ -1123,25 +1074,22 @@ fn walk_gif(b: &[u8], max_frames: u32, mode: Mode, info: &mut ContainerInfo) -> 
                     break Err(HeaderError::Truncated("GIF extension"));
                 };
                 let sub = pos.saturating_add(2);
-                if full {
-                    match label {
-                        0xFE => info.has_comment = true,
-                        0xFF if b.get(sub) == Some(&11) => {
-                            match sub.checked_add(1).and_then(|p| slice(b, p, 11)) {
-                                Some(b"XMP DataXMP") => info.has_xmp = true,
-                                Some(b"ICCRGBG1012") => {
-                                    info.has_icc = true;
-                                    if info.icc.is_none() {
-                                        info.icc = sub
-                                            .checked_add(12)
-                                            .and_then(|p| collect_sub_blocks(b, p));
-                                    }
+                match label {
+                    0xFE => info.has_comment = true,
+                    0xFF if b.get(sub) == Some(&11) => {
+                        match sub.checked_add(1).and_then(|p| slice(b, p, 11)) {
+                            Some(b"XMP DataXMP") => info.has_xmp = true,
+                            Some(b"ICCRGBG1012") => {
+                                info.has_icc = true;
+                                if info.icc.is_none() {
+                                    info.icc =
+                                        sub.checked_add(12).and_then(|p| collect_sub_blocks(b, p));
                                 }
-                                _ => {}
                             }
+                            _ => {}
                         }
-                        _ => {}
                     }
+                    _ => {}
                 }
                 match skip_sub_blocks(b, sub) {
                     Some(p) => pos = p,
@@ -1149,9 +1097,7 @@ fn walk_gif(b: &[u8], max_frames: u32, mode: Mode, info: &mut ContainerInfo) -> 
                 }
             }
             0x3B => {
-                if full {
-                    info.trailing_bytes = tail(b, pos.saturating_add(1));
-                }
+                info.trailing_bytes = tail(b, pos.saturating_add(1));
                 break Ok(());
             }
             _ => break Err(HeaderError::Malformed("unknown GIF block")),
@@ -1224,10 +1170,8 @@ fn webp_frame_bitstream(d: &[u8]) -> Option<Result<(u32, u32), HeaderError>> {
 }
 
 /// Checks an `ANMF` payload against the canvas: frame header (offset and
-/// size) within the canvas, and its bitstream the size of the frame. `extent`
-/// grows to cover the frame and its bitstream (even when a check fails), for
-/// the caller's limits.
-fn webp_anmf(d: &[u8], canvas: (u32, u32), extent: &mut (u32, u32)) -> Res {
+/// size) within the canvas, and its bitstream the size of the frame.
+fn webp_anmf(d: &[u8], canvas: (u32, u32)) -> Res {
     let (Some(x), Some(y), Some(fw), Some(fh)) = (le24(d, 0), le24(d, 3), le24(d, 6), le24(d, 9))
     else {
         return Err(HeaderError::Truncated("ANMF frame header"));
@@ -1238,15 +1182,12 @@ fn webp_anmf(d: &[u8], canvas: (u32, u32), extent: &mut (u32, u32)) -> Res {
     // 24-bit values: none of this can overflow a u32.
     let (fw, fh) = (fw + 1, fh + 1);
     let (right, bottom) = (x * 2 + fw, y * 2 + fh);
-    grow(extent, (right, bottom));
-    if let Some(dims) = d.get(16..).and_then(webp_frame_bitstream) {
-        let bits = dims?;
-        grow(extent, bits);
-        if bits != (fw, fh) {
-            return Err(HeaderError::Malformed(
-                "WebP frame bitstream size differs from its ANMF frame size",
-            ));
-        }
+    if let Some(dims) = d.get(16..).and_then(webp_frame_bitstream)
+        && dims? != (fw, fh)
+    {
+        return Err(HeaderError::Malformed(
+            "WebP frame bitstream size differs from its ANMF frame size",
+        ));
     }
     if right > canvas.0 || bottom > canvas.1 {
         return Err(HeaderError::Malformed("WebP ANMF frame outside the canvas"));
@@ -1254,13 +1195,7 @@ fn webp_anmf(d: &[u8], canvas: (u32, u32), extent: &mut (u32, u32)) -> Res {
     Ok(())
 }
 
-fn grow(extent: &mut (u32, u32), (w, h): (u32, u32)) {
-    extent.0 = extent.0.max(w);
-    extent.1 = extent.1.max(h);
-}
-
-fn walk_webp(b: &[u8], max_frames: u32, mode: Mode, info: &mut ContainerInfo) -> Res {
-    let full = mode == Mode::Scan;
+fn walk_webp(b: &[u8], max_frames: u32, info: &mut ContainerInfo) -> Res {
     // "RIFF" <size> "WEBP": compare what is there, then require all 12 bytes.
     let sig_ok = b.iter().take(12).enumerate().all(|(i, c)| match i {
         0..4 => b"RIFF".get(i) == Some(c),
@@ -1276,9 +1211,7 @@ fn walk_webp(b: &[u8], max_frames: u32, mode: Mode, info: &mut ContainerInfo) ->
     let riff_end = to_usize(riff_size)
         .and_then(|s| s.checked_add(8))
         .unwrap_or(usize::MAX);
-    if full {
-        info.trailing_bytes = tail(b, riff_end);
-    }
+    info.trailing_bytes = tail(b, riff_end);
     let body = b.get(..riff_end.min(b.len())).unwrap_or(b);
 
     let cap = max_frames.saturating_add(1);
@@ -1318,22 +1251,17 @@ fn walk_webp(b: &[u8], max_frames: u32, mode: Mode, info: &mut ContainerInfo) ->
                     info.width = w;
                     info.height = h;
                 }
-                Ok(_) if !full => return Err(HeaderError::Malformed("WebP zero dimension")),
-                Err(e) if !full => return Err(e),
-                _ => {}
+                Ok(_) => return Err(HeaderError::Malformed("WebP zero dimension")),
+                Err(e) => return Err(e),
             }
             if &fourcc == b"VP8X" {
                 canvas = Some((info.width, info.height));
-            } else if !full {
-                return Ok(()); // simple format: one frame, no more chunks to read
             }
         } else {
             // Extended format: the decoder sizes its buffers from the
             // bitstreams, so they must agree with the canvas (and each ANMF
-            // frame with its bitstream), as libwebp's demuxer requires. The
-            // reported size is the largest extent found.
-            let mut extent = (info.width, info.height);
-            let checked = match (&fourcc, canvas) {
+            // frame with its bitstream), as libwebp's demuxer requires.
+            match (&fourcc, canvas) {
                 (b"VP8 " | b"VP8L", Some(c)) if !still_seen && anmf == 0 => {
                     still_seen = true;
                     let head = body.get(start..).unwrap_or_default();
@@ -1342,37 +1270,25 @@ fn walk_webp(b: &[u8], max_frames: u32, mode: Mode, info: &mut ContainerInfo) ->
                     } else {
                         vp8l_dims(head)
                     };
-                    dims.and_then(|d| {
-                        grow(&mut extent, d);
-                        if d == c {
-                            Ok(())
-                        } else {
-                            Err(HeaderError::Malformed(
-                                "WebP bitstream size differs from the VP8X canvas",
-                            ))
-                        }
-                    })
+                    if dims? != c {
+                        return Err(HeaderError::Malformed(
+                            "WebP bitstream size differs from the VP8X canvas",
+                        ));
+                    }
                 }
                 (b"ANMF", Some(c)) => {
                     let end = start.saturating_add(size).min(body.len());
-                    webp_anmf(body.get(start..end).unwrap_or_default(), c, &mut extent)
+                    webp_anmf(body.get(start..end).unwrap_or_default(), c)?;
                 }
-                _ => Ok(()),
-            };
-            (info.width, info.height) = extent;
-            if let Err(e) = checked
-                && !full
-            {
-                return Err(e);
+                _ => {}
             }
             match &fourcc {
                 b"ANMF" => {
                     anmf = anmf.saturating_add(1).min(cap);
-                    if anmf >= cap && !full {
-                        break;
+                    if anmf >= cap {
+                        break; // over the limit: no need to look further
                     }
                 }
-                _ if !full => {}
                 b"EXIF" => {
                     info.has_exif = true;
                     if let (None, Some(d)) = (&info.exif, data) {
@@ -1413,8 +1329,7 @@ fn walk_webp(b: &[u8], max_frames: u32, mode: Mode, info: &mut ContainerInfo) ->
 /// `'MBED'`: BITMAPV5HEADER colour space type for an embedded profile.
 const BMP_PROFILE_EMBEDDED: u32 = 0x4D42_4544;
 
-fn walk_bmp(b: &[u8], mode: Mode, info: &mut ContainerInfo) -> Res {
-    let full = mode == Mode::Scan;
+fn walk_bmp(b: &[u8], info: &mut ContainerInfo) -> Res {
     match b.get(..2) {
         Some(b"BM") => {}
         None if is_sig_prefix(b, b"BM") => return Err(HeaderError::Truncated("BMP signature")),
@@ -1448,7 +1363,7 @@ fn walk_bmp(b: &[u8], mode: Mode, info: &mut ContainerInfo) -> Res {
     }
     info.width = w;
     info.height = h;
-    if full && dib >= 124 && le32(b, 14 + 56) == Some(BMP_PROFILE_EMBEDDED) {
+    if dib >= 124 && le32(b, 14 + 56) == Some(BMP_PROFILE_EMBEDDED) {
         // Profile offset is relative to the start of the BITMAPV5HEADER.
         let profile = le32(b, 14 + 112)
             .and_then(to_usize)
@@ -1467,8 +1382,7 @@ fn walk_bmp(b: &[u8], mode: Mode, info: &mut ContainerInfo) -> Res {
 // TIFF
 // ---------------------------------------------------------------------------
 
-fn walk_tiff(b: &[u8], mode: Mode, info: &mut ContainerInfo) -> Res {
-    let full = mode == Mode::Scan;
+fn walk_tiff(b: &[u8], info: &mut ContainerInfo) -> Res {
     let Some(t) = Tiff::parse(b) else {
         return Err(
             if is_sig_prefix(b, b"II*\0") || is_sig_prefix(b, b"MM\0*") {
@@ -1492,7 +1406,6 @@ fn walk_tiff(b: &[u8], mode: Mode, info: &mut ContainerInfo) -> Res {
             256 => w = t.uint(&e),
             257 => h = t.uint(&e),
             259 => info.tiff_compression = t.uint(&e).and_then(|v| u16::try_from(v).ok()),
-            _ if !full => {}
             274 => info.orientation = t.uint(&e).and_then(valid_orientation),
             34665 => info.has_exif = true,
             34853 => info.has_gps = true,
@@ -1506,7 +1419,7 @@ fn walk_tiff(b: &[u8], mode: Mode, info: &mut ContainerInfo) -> Res {
             _ => {}
         }
     }
-    if full && info.has_exif {
+    if info.has_exif {
         let walk = ExifWalk::run(&t);
         info.has_gps |= walk.gps;
         info.has_makernote |= walk.makernote;
@@ -1986,9 +1899,7 @@ mod tests {
     #[test]
     fn jpeg_everything() {
         let j = jpeg_fixture();
-        let h = header(&j, Kind::Jpeg, 10).unwrap();
-        assert_eq!((h.width, h.height, h.frames), (8, 6, 1));
-        let i = scan(&j, Kind::Jpeg, 10);
+        let i = read(&j, Kind::Jpeg, 10).unwrap();
         assert_eq!((i.width, i.height, i.frames), (8, 6, 1));
         assert!(i.has_exif && i.has_gps && i.has_makernote, "{i:?}");
         assert!(
@@ -2009,33 +1920,29 @@ mod tests {
         for cut in [2, 3, 10, 40, sof - 1, sof, sof + 3] {
             assert!(
                 matches!(
-                    header(&j[..cut], Kind::Jpeg, 1),
+                    read(&j[..cut], Kind::Jpeg, 1),
                     Err(HeaderError::Truncated(_))
                 ),
                 "cut {cut}: {:?}",
-                header(&j[..cut], Kind::Jpeg, 1)
+                read(&j[..cut], Kind::Jpeg, 1)
             );
         }
-        // Scan still reports the metadata seen before the cut.
-        let i = scan(&j[..sof], Kind::Jpeg, 1);
-        assert!(i.has_exif && i.has_comment && i.has_icc);
-        assert_eq!((i.width, i.trailing_bytes), (0, 0));
     }
 
     #[test]
     fn jpeg_bad_headers() {
         assert!(matches!(
-            header(b"\x89PNG", Kind::Jpeg, 1),
+            read(b"\x89PNG", Kind::Jpeg, 1),
             Err(HeaderError::Malformed(_))
         ));
         assert!(matches!(
-            header(b"", Kind::Jpeg, 1),
+            read(b"", Kind::Jpeg, 1),
             Err(HeaderError::Truncated(_))
         ));
         let mut j = vec![0xFF, 0xD8];
         jpeg_seg(&mut j, 0xC0, &sof0(0, 6));
         assert!(matches!(
-            header(&j, Kind::Jpeg, 1),
+            read(&j, Kind::Jpeg, 1),
             Err(HeaderError::Malformed(_))
         ));
         // Incomplete ICC chunk set: has_icc but no bytes.
@@ -2044,7 +1951,7 @@ mod tests {
         icc.extend_from_slice(&[1, 2, 1, 2, 3]);
         jpeg_seg(&mut j, 0xE2, &icc);
         jpeg_seg(&mut j, 0xC2, &sof0(3, 4));
-        let i = scan(&j, Kind::Jpeg, 1);
+        let i = read(&j, Kind::Jpeg, 1).unwrap();
         assert!(i.has_icc && i.icc.is_none());
         assert_eq!((i.width, i.height), (3, 4));
     }
@@ -2052,8 +1959,8 @@ mod tests {
     #[test]
     fn mpo_counts_frames_and_trailing() {
         let j = mpo_fixture();
-        assert_eq!(header(&j, Kind::Jpeg, 1).unwrap().frames, 2);
-        let i = scan(&j, Kind::Jpeg, 1);
+        assert_eq!(read(&j, Kind::Jpeg, 1).unwrap().frames, 2);
+        let i = read(&j, Kind::Jpeg, 1).unwrap();
         assert_eq!((i.width, i.height, i.frames), (640, 480, 2));
         assert!(i.has_mpf);
         let first_eoi = j.windows(2).position(|w| w == [0xFF, 0xD9]).unwrap() + 2;
@@ -2064,42 +1971,38 @@ mod tests {
     fn mpf_count_is_clamped_to_images_present() {
         // A single image claiming 5000 (no MP Entry list): 1 frame.
         let j = jpeg_mpf_claiming(5000);
-        assert_eq!(header(&j, Kind::Jpeg, 10).unwrap().frames, 1);
-        let i = scan(&j, Kind::Jpeg, 10);
+        assert_eq!(read(&j, Kind::Jpeg, 10).unwrap().frames, 1);
+        let i = read(&j, Kind::Jpeg, 10).unwrap();
         assert_eq!((i.frames, i.has_mpf), (1, true));
         // ... and a second complete JPEG appended after the EOI: 2.
         let mut two = j.clone();
         two.extend_from_slice(&[0xFF, 0xD8]);
         jpeg_seg(&mut two, 0xC0, &sof0(8, 8));
         jpeg_scan_and_eoi(&mut two);
-        assert_eq!(header(&two, Kind::Jpeg, 10).unwrap().frames, 2);
-        assert_eq!(scan(&two, Kind::Jpeg, 10).frames, 2);
+        assert_eq!(read(&two, Kind::Jpeg, 10).unwrap().frames, 2);
         // An incomplete second image does not count.
         let cut = &two[..two.len() - 3];
-        assert_eq!(header(cut, Kind::Jpeg, 10).unwrap().frames, 1);
+        assert_eq!(read(cut, Kind::Jpeg, 10).unwrap().frames, 1);
         // The claim is still an upper bound.
         let mut three = mpo_fixture();
         three.extend_from_slice(&two[j.len()..]);
-        assert_eq!(header(&three, Kind::Jpeg, 10).unwrap().frames, 2);
-        assert_eq!(scan(&three, Kind::Jpeg, 10).frames, 2);
+        assert_eq!(read(&three, Kind::Jpeg, 10).unwrap().frames, 2);
     }
 
     #[test]
     fn mpf_entries_confirm_images() {
         // Every entry points at an SOI: trusted without walking the images.
         let j = mpo_with_entries(3, &[0, 1], 2);
-        assert_eq!(header(&j, Kind::Jpeg, 10).unwrap().frames, 3);
-        assert_eq!(scan(&j, Kind::Jpeg, 10).frames, 3);
+        assert_eq!(read(&j, Kind::Jpeg, 10).unwrap().frames, 3);
         // Claims 3, only 2 images (one entry offset is bogus).
         let j = mpo_with_entries(3, &[0, 5], 1);
-        assert_eq!(header(&j, Kind::Jpeg, 10).unwrap().frames, 2);
-        assert_eq!(scan(&j, Kind::Jpeg, 10).frames, 2);
+        assert_eq!(read(&j, Kind::Jpeg, 10).unwrap().frames, 2);
         // Claims 500 with every entry at the same SOI: duplicates count once.
         let j = mpo_with_entries(500, &[0; 499], 1);
-        assert_eq!(header(&j, Kind::Jpeg, 1000).unwrap().frames, 2);
+        assert_eq!(read(&j, Kind::Jpeg, 1000).unwrap().frames, 2);
         // Claims 4, every entry bogus, but 2 images follow the first: 3.
         let j = mpo_with_entries(4, &[9, 9, 9], 2);
-        assert_eq!(header(&j, Kind::Jpeg, 10).unwrap().frames, 3);
+        assert_eq!(read(&j, Kind::Jpeg, 10).unwrap().frames, 3);
     }
 
     #[test]
@@ -2108,7 +2011,7 @@ mod tests {
         let rounds = 2000;
         let start = Instant::now();
         for _ in 0..rounds {
-            assert_eq!(header(&j, Kind::Jpeg, 10).unwrap().frames, 1);
+            assert_eq!(read(&j, Kind::Jpeg, 10).unwrap().frames, 1);
         }
         let per_call = start.elapsed() / rounds;
         assert!(per_call.as_micros() < 200, "{per_call:?} per call");
@@ -2119,7 +2022,7 @@ mod tests {
         let mut j = vec![0xFF, 0xD8];
         jpeg_seg(&mut j, 0xE1, b"Exif\0\0\xFF\xFF\xFF\xFF\0\0\0\x08");
         jpeg_seg(&mut j, 0xC0, &sof0(2, 2));
-        let i = scan(&j, Kind::Jpeg, 1);
+        let i = read(&j, Kind::Jpeg, 1).unwrap();
         assert!(i.has_exif && !i.has_gps && i.orientation.is_none());
     }
 
@@ -2163,9 +2066,7 @@ mod tests {
     #[test]
     fn png_everything() {
         let p = png_fixture();
-        let h = header(&p, Kind::Png, 1).unwrap();
-        assert_eq!((h.width, h.height, h.frames), (17, 9, 1));
-        let i = scan(&p, Kind::Png, 1);
+        let i = read(&p, Kind::Png, 1).unwrap();
         assert_eq!((i.width, i.height, i.frames), (17, 9, 1));
         assert!(i.has_exif && i.has_gps && i.has_makernote && i.has_xmp && i.has_comment);
         assert!(i.has_icc && i.icc_compressed);
@@ -2180,21 +2081,21 @@ mod tests {
         let mut p = png_fixture();
         p[29] ^= 0x55;
         assert_eq!(
-            header(&p, Kind::Png, 1),
+            read(&p, Kind::Png, 1),
             Err(HeaderError::Malformed("PNG IHDR CRC mismatch"))
         );
         let mut sig = png_fixture();
         sig[1] = b'p';
         assert!(matches!(
-            header(&sig, Kind::Png, 1),
+            read(&sig, Kind::Png, 1),
             Err(HeaderError::Malformed(_))
         ));
         assert!(matches!(
-            header(&PNG_SIG, Kind::Png, 1),
+            read(&PNG_SIG, Kind::Png, 1),
             Err(HeaderError::Truncated(_))
         ));
         assert!(matches!(
-            header(&PNG_SIG[..3], Kind::Png, 1),
+            read(&PNG_SIG[..3], Kind::Png, 1),
             Err(HeaderError::Truncated(_))
         ));
     }
@@ -2202,8 +2103,7 @@ mod tests {
     #[test]
     fn apng_frames() {
         let p = apng_fixture();
-        assert_eq!(header(&p, Kind::Png, 1).unwrap().frames, 20);
-        assert_eq!(scan(&p, Kind::Png, 1).frames, 20);
+        assert_eq!(read(&p, Kind::Png, 1).unwrap().frames, 20);
     }
 
     // ----- GIF ----------------------------------------------------------------
@@ -2214,7 +2114,7 @@ mod tests {
         let start = Instant::now();
         let rounds = 1000u32;
         for _ in 0..rounds {
-            let h = header(&g, Kind::Gif, 1).unwrap();
+            let h = read(&g, Kind::Gif, 1).unwrap();
             assert_eq!((h.width, h.height), (65535, 66601));
         }
         let per_call = start.elapsed() / rounds;
@@ -2224,19 +2124,18 @@ mod tests {
     #[test]
     fn gif_three_frames() {
         let g = gif_fixture(3);
-        let h = header(&g, Kind::Gif, 100).unwrap();
-        assert_eq!((h.width, h.height, h.frames), (4, 4, 3));
-        let i = scan(&g, Kind::Gif, 100);
+        let i = read(&g, Kind::Gif, 100).unwrap();
+        assert_eq!((i.width, i.height, i.frames), (4, 4, 3));
         assert_eq!(i.frames, 3);
         assert!(i.has_comment && i.has_xmp && !i.has_exif);
         assert_eq!(i.trailing_bytes, 3);
         // Counting stops at max_frames + 1.
-        assert_eq!(header(&g, Kind::Gif, 1).unwrap().frames, 2);
-        assert_eq!(scan(&g, Kind::Gif, 0).frames, 1);
-        assert_eq!(scan(&gif_fixture(50), Kind::Gif, 10).frames, 11);
+        assert_eq!(read(&g, Kind::Gif, 1).unwrap().frames, 2);
+        assert_eq!(read(&g, Kind::Gif, 0).unwrap().frames, 1);
+        assert_eq!(read(&gif_fixture(50), Kind::Gif, 10).unwrap().frames, 11);
         // No image at all.
         assert!(matches!(
-            header(&gif_fixture(0), Kind::Gif, 1),
+            read(&gif_fixture(0), Kind::Gif, 1),
             Err(HeaderError::Malformed(_))
         ));
     }
@@ -2246,43 +2145,41 @@ mod tests {
     #[test]
     fn webp_animated_with_exif() {
         let w = webp_anim_fixture();
-        let h = header(&w, Kind::Webp, 10).unwrap();
-        assert_eq!((h.width, h.height, h.frames), (100, 50, 2));
-        let i = scan(&w, Kind::Webp, 10);
+        let i = read(&w, Kind::Webp, 10).unwrap();
         assert_eq!((i.width, i.height, i.frames), (100, 50, 2));
         assert!(i.has_exif && i.has_gps && i.has_xmp && !i.has_icc);
         assert_eq!(i.exif.as_deref(), Some(exif_tiff().as_slice()));
         assert_eq!(i.orientation, Some(6));
         assert_eq!(i.trailing_bytes, 0);
-        assert_eq!(header(&w, Kind::Webp, 0).unwrap().frames, 1);
+        assert_eq!(read(&w, Kind::Webp, 0).unwrap().frames, 1);
     }
 
     #[test]
     fn webp_simple_dims() {
         let l = webp_vp8l_fixture(300, 200);
-        let h = header(&l, Kind::Webp, 1).unwrap();
+        let h = read(&l, Kind::Webp, 1).unwrap();
         assert_eq!((h.width, h.height, h.frames), (300, 200, 1));
-        assert_eq!(scan(&l, Kind::Webp, 1).trailing_bytes, 2);
+        assert_eq!(read(&l, Kind::Webp, 1).unwrap().trailing_bytes, 2);
         let l = webp_vp8l_fixture(16384, 1);
         assert_eq!(
-            header(&l, Kind::Webp, 1).map(|h| (h.width, h.height)),
+            read(&l, Kind::Webp, 1).map(|h| (h.width, h.height)),
             Ok((16384, 1))
         );
         let v = webp_vp8_fixture(13, 1);
         assert_eq!(
-            header(&v, Kind::Webp, 1).map(|h| (h.width, h.height)),
+            read(&v, Kind::Webp, 1).map(|h| (h.width, h.height)),
             Ok((13, 1))
         );
         assert!(matches!(
-            header(b"RIFF\0\0", Kind::Webp, 1),
+            read(b"RIFF\0\0", Kind::Webp, 1),
             Err(HeaderError::Truncated(_))
         ));
         assert!(matches!(
-            header(b"RIFX\0\0", Kind::Webp, 1),
+            read(b"RIFX\0\0", Kind::Webp, 1),
             Err(HeaderError::Malformed(_))
         ));
         assert!(matches!(
-            header(&l[..22], Kind::Webp, 1),
+            read(&l[..22], Kind::Webp, 1),
             Err(HeaderError::Truncated(_))
         ));
     }
@@ -2299,12 +2196,9 @@ mod tests {
         );
         assert_eq!(w.len(), 86);
         assert!(matches!(
-            header(&w, Kind::Webp, 1),
+            read(&w, Kind::Webp, 1),
             Err(HeaderError::Malformed(_))
         ));
-        // `scan` does not fail but reports the largest extent.
-        let i = scan(&w, Kind::Webp, 1);
-        assert_eq!((i.width, i.height), (16383, 16383));
         // VP8L smaller than the canvas: also malformed.
         let w = riff(
             &[
@@ -2314,7 +2208,7 @@ mod tests {
             b"",
         );
         assert!(matches!(
-            header(&w, Kind::Webp, 1),
+            read(&w, Kind::Webp, 1),
             Err(HeaderError::Malformed(_))
         ));
         // Consistent still images (ALPH and ICCP before the bitstream) pass.
@@ -2327,7 +2221,7 @@ mod tests {
             ],
             b"",
         );
-        let h = header(&w, Kind::Webp, 1).unwrap();
+        let h = read(&w, Kind::Webp, 1).unwrap();
         assert_eq!((h.width, h.height, h.frames), (40, 30, 1));
         let w = riff(
             &[
@@ -2336,11 +2230,11 @@ mod tests {
             ],
             b"",
         );
-        let h = header(&w, Kind::Webp, 1).unwrap();
+        let h = read(&w, Kind::Webp, 1).unwrap();
         assert_eq!((h.width, h.height, h.frames), (300, 200, 1));
         // Truncated inside the bitstream header.
         assert!(matches!(
-            header(&w[..w.len() - 8], Kind::Webp, 1),
+            read(&w[..w.len() - 8], Kind::Webp, 1),
             Err(HeaderError::Truncated(_))
         ));
     }
@@ -2348,32 +2242,21 @@ mod tests {
     #[test]
     fn webp_anmf_frames_are_checked() {
         let ok = webp_anim_bitstream_fixture(55, 40);
-        let h = header(&ok, Kind::Webp, 10).unwrap();
+        let h = read(&ok, Kind::Webp, 10).unwrap();
         assert_eq!((h.width, h.height, h.frames), (100, 50, 2));
-        assert_eq!(scan(&ok, Kind::Webp, 10), {
-            let mut i = h.clone();
-            i.trailing_bytes = 0;
-            i
-        });
+        assert_eq!(h.trailing_bytes, 0);
         // Compressed width 51 in a 55-wide frame (the rotating-squares case).
         let bad = webp_anim_bitstream_fixture(51, 40);
         assert!(matches!(
-            header(&bad, Kind::Webp, 10),
+            read(&bad, Kind::Webp, 10),
             Err(HeaderError::Malformed(_))
         ));
-        // Bitstream larger than its frame: `scan` reports the extent.
+        // Bitstream larger than its frame.
         let big = webp_anim_bitstream_fixture(16383, 16383);
         assert!(matches!(
-            header(&big, Kind::Webp, 10),
+            read(&big, Kind::Webp, 10),
             Err(HeaderError::Malformed(_))
         ));
-        assert_eq!(
-            (
-                scan(&big, Kind::Webp, 10).width,
-                scan(&big, Kind::Webp, 10).height
-            ),
-            (16383, 16383)
-        );
         // A frame that sticks out of the canvas (offset 90 + width 20 > 100).
         let out = riff(
             &[
@@ -2387,10 +2270,9 @@ mod tests {
             b"",
         );
         assert!(matches!(
-            header(&out, Kind::Webp, 10),
+            read(&out, Kind::Webp, 10),
             Err(HeaderError::Malformed(_))
         ));
-        assert_eq!(scan(&out, Kind::Webp, 10).width, 110);
         // ... and one that fits exactly.
         let fits = riff(
             &[
@@ -2403,7 +2285,7 @@ mod tests {
             b"",
         );
         assert_eq!(
-            header(&fits, Kind::Webp, 10).map(|h| (h.width, h.height, h.frames)),
+            read(&fits, Kind::Webp, 10).map(|h| (h.width, h.height, h.frames)),
             Ok((100, 50, 1))
         );
         // A bad second frame is caught too (while frames are walked).
@@ -2422,7 +2304,7 @@ mod tests {
             b"",
         );
         assert!(matches!(
-            header(&second_bad, Kind::Webp, 10),
+            read(&second_bad, Kind::Webp, 10),
             Err(HeaderError::Malformed(_))
         ));
         // A short ANMF header.
@@ -2430,7 +2312,7 @@ mod tests {
             &[(b"VP8X", vp8x_data(0x02, 100, 50)), (b"ANMF", vec![0; 9])],
             b"",
         );
-        assert!(header(&short, Kind::Webp, 10).is_err());
+        assert!(read(&short, Kind::Webp, 10).is_err());
     }
 
     /// The reviewer's corpus mutation: rotating-squares.webp with its first
@@ -2448,11 +2330,11 @@ mod tests {
             println!("SKIPPED: no corpus at {}", root.display());
             return;
         };
-        assert!(header(&bytes, Kind::Webp, 10_000).is_ok());
+        assert!(read(&bytes, Kind::Webp, 10_000).is_ok());
         assert_eq!(bytes[0x8A], 0x37);
         bytes[0x8A] = 0x33;
         assert!(matches!(
-            header(&bytes, Kind::Webp, 10_000),
+            read(&bytes, Kind::Webp, 10_000),
             Err(HeaderError::Malformed(_))
         ));
     }
@@ -2461,39 +2343,38 @@ mod tests {
 
     #[test]
     fn bmp_dims() {
-        let h = header(&bmp_fixture(7, -5), Kind::Bmp, 1).unwrap();
+        let h = read(&bmp_fixture(7, -5), Kind::Bmp, 1).unwrap();
         assert_eq!((h.width, h.height), (7, 5));
         assert!(matches!(
-            header(&bmp_fixture(-7, 5), Kind::Bmp, 1),
+            read(&bmp_fixture(-7, 5), Kind::Bmp, 1),
             Err(HeaderError::Malformed(_))
         ));
         assert!(matches!(
-            header(&bmp_fixture(7, 5)[..20], Kind::Bmp, 1),
+            read(&bmp_fixture(7, 5)[..20], Kind::Bmp, 1),
             Err(HeaderError::Truncated(_))
         ));
         let mut core = b"BM".to_vec();
         core.extend_from_slice(&[0; 12]);
         core.extend_from_slice(&12u32.to_le_bytes());
         core.extend_from_slice(&[3, 0, 2, 0, 1, 0, 24, 0]);
-        let h = header(&core, Kind::Bmp, 1).unwrap();
+        let h = read(&core, Kind::Bmp, 1).unwrap();
         assert_eq!((h.width, h.height), (3, 2));
     }
 
     #[test]
     fn tiff_tags() {
         let t = tiff_fixture();
-        let h = header(&t, Kind::Tiff, 1).unwrap();
-        assert_eq!((h.width, h.height, h.frames), (320, 200, 1));
-        let i = scan(&t, Kind::Tiff, 1);
+        let i = read(&t, Kind::Tiff, 1).unwrap();
+        assert_eq!((i.width, i.height, i.frames), (320, 200, 1));
         assert_eq!(i.orientation, Some(8));
         assert!(i.has_xmp && i.has_icc && !i.has_exif && !i.has_gps && i.exif.is_none());
         assert_eq!(i.icc.as_deref(), Some(&b"ICCICC"[..]));
         assert!(matches!(
-            header(&t[..30], Kind::Tiff, 1),
+            read(&t[..30], Kind::Tiff, 1),
             Err(HeaderError::Truncated(_))
         ));
         assert!(matches!(
-            header(b"II+\0\x08\0\0\0", Kind::Tiff, 1),
+            read(b"II+\0\x08\0\0\0", Kind::Tiff, 1),
             Err(HeaderError::Malformed(_))
         ));
     }
@@ -2515,16 +2396,13 @@ mod tests {
     }
 
     fn exercise(bytes: &[u8], kind: Kind) {
-        let h = header(bytes, kind, 4);
-        let s = scan(bytes, kind, 4);
-        if let Ok(h) = h {
-            assert!(h.width > 0 && h.height > 0, "{kind:?}: {h:?}");
-            assert!(h.frames >= 1);
-        }
-        assert!(s.frames >= 1);
-        assert!(s.trailing_bytes <= bytes.len() as u64);
-        if let Some(icc) = &s.icc {
-            assert!(icc.len() <= bytes.len());
+        if let Ok(info) = read(bytes, kind, 4) {
+            assert!(info.width > 0 && info.height > 0, "{kind:?}: {info:?}");
+            assert!(info.frames >= 1);
+            assert!(info.trailing_bytes <= bytes.len() as u64);
+            if let Some(icc) = &info.icc {
+                assert!(icc.len() <= bytes.len());
+            }
         }
     }
 

@@ -14,7 +14,7 @@ use image::{DynamicImage, ImageDecoder, ImageError};
 use crate::budget::{Budget, CheckedReader};
 use crate::error::{Error, LimitKind};
 use crate::options::Limits;
-use crate::validate::{Checked, Format, check_dimensions};
+use crate::validate::{Checked, Format};
 
 /// Decoded pixels, in the colour space of the file.
 #[derive(Debug, Clone)]
@@ -47,7 +47,7 @@ impl Pixels {
 pub struct Decoded {
     /// The pixels.
     pub pixels: Pixels,
-    /// The embedded ICC profile, if any.
+    /// The embedded ICC profile, if any (from the container walk: [`Checked::icc`]).
     pub icc: Option<Vec<u8>>,
 }
 
@@ -91,24 +91,25 @@ pub(crate) fn decode_within(
             } else {
                 1
             };
-            decode_jpeg(bytes, &checked.header, limits, shrink, budget)
+            decode_jpeg(bytes, checked, limits, shrink, budget)
         }
-        Format::Webp => decode_webp(bytes, limits, budget),
-        other => decode_with_image(bytes, other, limits, budget),
+        Format::Webp => decode_webp(bytes, checked, limits, budget),
+        _ => decode_with_image(bytes, checked, limits, budget),
     };
     #[cfg(panic = "unwind")]
-    {
+    let pixels =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|_| {
             Err(Error::corrupt(
                 format.as_str(),
                 "the decoder rejected malformed data (internal decoder panic)",
             ))
-        })
-    }
+        })?;
     #[cfg(not(panic = "unwind"))]
-    {
-        run()
-    }
+    let pixels = run()?;
+    Ok(Decoded {
+        pixels,
+        icc: checked.icc.clone(),
+    })
 }
 
 /// Decodes a JPEG through libjpeg-turbo's decompressor, at `1/shrink` scale (`shrink` = 2, 4
@@ -120,21 +121,17 @@ pub(crate) fn decode_within(
 /// way), and Adobe's inverted storage is undone here.
 fn decode_jpeg(
     bytes: &[u8],
-    header: &crate::container::ContainerInfo,
+    checked: &Checked,
     limits: &Limits,
     shrink: u32,
     budget: Budget<'_>,
-) -> Result<Decoded, Error> {
+) -> Result<Pixels, Error> {
     use crate::libjpeg::{ColorSpace, Decoder};
 
-    let (width, height) = (header.width, header.height);
-    if width == 0 || height == 0 {
-        return Err(Error::corrupt("jpeg", "zero width or height"));
-    }
-    check_dimensions(width, height, limits)?;
+    let header = &checked.container;
     let mut decoder = Decoder::new(bytes, limits.max_alloc_bytes)?;
     let info = decoder.info();
-    if (info.width, info.height) != (width, height) {
+    if (info.width, info.height) != (header.width, header.height) {
         return Err(Error::corrupt("jpeg", "frame size differs from the header"));
     }
     let (stored, out) = match info.components {
@@ -172,20 +169,20 @@ fn decode_jpeg(
             ));
         }
     };
-    // The ICC profile comes from the container walk (APP2 chunks).
-    Ok(Decoded { pixels, icc: None })
+    Ok(pixels)
 }
 
 /// WebP through libwebp's own decoder (the library that also encodes every output).
-fn decode_webp(bytes: &[u8], limits: &Limits, budget: Budget<'_>) -> Result<Decoded, Error> {
-    let frame = crate::libwebp::decode(bytes, limits, &budget)?;
+fn decode_webp(
+    bytes: &[u8],
+    checked: &Checked,
+    limits: &Limits,
+    budget: Budget<'_>,
+) -> Result<Pixels, Error> {
+    let frame = crate::libwebp::decode(bytes, checked, limits, &budget)?;
     let image = image::RgbaImage::from_raw(frame.width, frame.height, frame.data)
         .ok_or_else(|| Error::internal("webp buffer size"))?;
-    // The ICC profile comes from the container walk (`ICCP` chunk).
-    Ok(Decoded {
-        pixels: Pixels::Image(DynamicImage::ImageRgba8(image)),
-        icc: None,
-    })
+    Ok(Pixels::Image(DynamicImage::ImageRgba8(image)))
 }
 
 fn image_error(format: Format, limits: &Limits, e: ImageError) -> Error {
@@ -204,10 +201,11 @@ fn image_error(format: Format, limits: &Limits, e: ImageError) -> Error {
 
 fn decode_with_image(
     bytes: &[u8],
-    format: Format,
+    checked: &Checked,
     limits: &Limits,
     budget: Budget<'_>,
-) -> Result<Decoded, Error> {
+) -> Result<Pixels, Error> {
+    let format = checked.format;
     let mut image_limits = image::Limits::default();
     image_limits.max_image_width = Some(limits.max_width);
     image_limits.max_image_height = Some(limits.max_height);
@@ -246,10 +244,7 @@ fn decode_with_image(
     };
     decoder.set_limits(image_limits).map_err(err)?;
     let (width, height) = decoder.dimensions();
-    if width == 0 || height == 0 {
-        return Err(Error::corrupt(format.as_str(), "zero width or height"));
-    }
-    check_dimensions(width, height, limits)?;
+    checked.admit(width, height)?;
     // The decoded buffer itself (16-bit and float formats need 8-16 bytes per pixel).
     let total = decoder.total_bytes();
     if total > limits.max_alloc_bytes {
@@ -259,10 +254,6 @@ fn decode_with_image(
             limits.max_alloc_bytes,
         ));
     }
-    let icc = decoder.icc_profile().ok().flatten();
     let img = DynamicImage::from_decoder(decoder).map_err(err)?;
-    Ok(Decoded {
-        pixels: Pixels::Image(img),
-        icc,
-    })
+    Ok(Pixels::Image(img))
 }

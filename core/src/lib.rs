@@ -5,12 +5,13 @@
 //! # Stages
 //!
 //! Each stage is a public module, so benches and advanced users can call one alone:
-//! [`validate`] (sniff + header limits) → [`decode`] → [`color`] (to an 8-bit [`frame::Frame`],
-//! RGB when opaque) → [`resize`] ([`resize::plan`] is a pure function) → [`color`] (ICC → sRGB)
-//! → [`orient`] → [`encode`], with [`dominant`] and [`placeholder`] beside. Resizing comes
-//! before the sRGB conversion and the orientation, so that those touch only the pixels that are
-//! kept (a full-size variant still gets every pixel converted and turned once).
-//! [`container`] reads headers and metadata without decoding; [`storage`] stores the variants.
+//! [`validate`] (sniff the format, walk the container once with [`container::read`]: size,
+//! frames, orientation, ICC, metadata found; then every limit) → [`decode`] → [`color`] (to an
+//! 8-bit [`frame::Frame`], RGB when opaque) → [`resize`] ([`resize::plan`] is a pure function)
+//! → [`color`] (ICC → sRGB) → [`orient`] → [`encode`], with [`dominant`] and [`placeholder`]
+//! beside. Resizing comes before the sRGB conversion and the orientation, so that those touch
+//! only the pixels that are kept (a full-size variant still gets every pixel converted and
+//! turned once). [`storage`] stores the variants.
 //!
 //! # Cargo features
 //!

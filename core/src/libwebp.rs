@@ -14,7 +14,7 @@ use crate::budget::Budget;
 use crate::encode::WEBP_MAX_DIMENSION;
 use crate::error::{Error, LimitKind};
 use crate::options::Limits;
-use crate::validate::check_dimensions;
+use crate::validate::Checked;
 
 /// Frees the picture and the memory writer on every path.
 struct Guard {
@@ -184,8 +184,8 @@ fn status_error(status: sys::VP8StatusCode) -> Error {
     }
 }
 
-/// A zeroed RGBA buffer for an image that passed [`check_dimensions`] (which holds its RGBA8
-/// size to the allocation budget).
+/// A zeroed RGBA buffer for an image whose size [`Checked::admit`] admitted (its RGBA8 size
+/// was held to the allocation budget by [`crate::validate::check`]).
 fn rgba_buffer(width: u32, height: u32, limits: &Limits) -> Result<Vec<u8>, Error> {
     let len = u64::from(width) * u64::from(height) * 4;
     let len = usize::try_from(len)
@@ -195,7 +195,12 @@ fn rgba_buffer(width: u32, height: u32, limits: &Limits) -> Result<Vec<u8>, Erro
 
 /// Decodes a WebP file, still or animated (first frame only), within `limits`; `budget` is
 /// checked between slices of the input (see [`decode_into`]).
-pub(crate) fn decode(bytes: &[u8], limits: &Limits, budget: &Budget<'_>) -> Result<Frame, Error> {
+pub(crate) fn decode(
+    bytes: &[u8],
+    checked: &Checked,
+    limits: &Limits,
+    budget: &Budget<'_>,
+) -> Result<Frame, Error> {
     let mut features = MaybeUninit::<sys::WebPBitstreamFeatures>::zeroed();
     // SAFETY: `bytes` is a live slice of the given length; `features` is writable memory of
     // the struct's size, which libwebp fills (zeroed first, so every field is initialised).
@@ -213,7 +218,7 @@ pub(crate) fn decode(bytes: &[u8], limits: &Limits, budget: &Budget<'_>) -> Resu
         (Ok(w), Ok(h)) if w > 0 && h > 0 => (w, h),
         _ => return Err(Error::corrupt("webp", "zero width or height")),
     };
-    check_dimensions(width, height, limits)?;
+    checked.admit(width, height)?;
     let mut data = rgba_buffer(width, height, limits)?;
     if features.has_animation != 0 {
         first_frame(bytes, &mut data, width, height, budget)?;

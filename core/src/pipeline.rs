@@ -9,13 +9,12 @@ use sha2::{Digest, Sha256};
 
 use crate::budget::{Budget, CancelToken};
 use crate::color::{self, SrgbTransform};
-use crate::container;
 use crate::decode;
 use crate::dominant;
 use crate::encode::{self, WEBP_MAX_DIMENSION};
-use crate::error::{Error, LimitKind};
+use crate::error::Error;
 use crate::frame::Frame;
-use crate::options::{Limits, Options, OutputFormat, Variant};
+use crate::options::{Options, OutputFormat, Variant};
 use crate::orient;
 use crate::output::{Color, MetadataFound, Output, PaletteColor, SourceReport, VariantOutput};
 use crate::placeholder;
@@ -151,27 +150,21 @@ impl Pipeline {
         budget.check()?;
         let checked = validate::check(input, limits)?;
         let format = checked.format;
-        let info = container::scan(input, format.kind(), limits.max_frames);
-        check_scans_and_icc(&info, limits)?;
+        let info = &checked.container;
         budget.check()?;
         let orientation = info
             .orientation
             .filter(|o| (1..=8).contains(o))
             .unwrap_or(1);
         let shrink = if format == Format::Jpeg && self.options.shrink_on_load {
-            let (w, h) =
-                orient::oriented_size(checked.header.width, checked.header.height, orientation);
+            let (w, h) = orient::oriented_size(info.width, info.height, orientation);
             shrink_factor(w, h, &self.options.variants)
         } else {
             1
         };
-        let mut decoded = decode::decode_within(input, &checked, limits, shrink, budget)?;
-        if decoded.icc.is_none() && !info.icc_compressed {
-            // Profiles only the container walker finds (GIF ICC extension, BMP V5).
-            decoded.icc = info.icc.clone();
-        }
+        let decoded = decode::decode_within(input, &checked, limits, shrink, budget)?;
         let (stored_width, stored_height) = if shrink > 1 {
-            (checked.header.width, checked.header.height)
+            (info.width, info.height)
         } else {
             decoded.pixels.dimensions()
         };
@@ -186,7 +179,7 @@ impl Pipeline {
             orientation,
             width,
             height,
-            frames: checked.header.frames.max(info.frames).max(1),
+            frames: info.frames.max(1),
             has_alpha: normalized.has_alpha,
             metadata: MetadataFound {
                 exif: info.has_exif,
@@ -672,39 +665,4 @@ fn hex(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
     }
     s
-}
-
-/// Limits that need the whole-file walk: the JPEG scan count, and the ICC profile's size (a PNG
-/// `iCCP` is inflated here with the limit as its bound, before the PNG decoder inflates it
-/// without one but `max_alloc_bytes`).
-fn check_scans_and_icc(info: &container::ContainerInfo, limits: &Limits) -> Result<(), Error> {
-    if info.jpeg_scans > limits.max_scans {
-        return Err(Error::limit_exceeded(
-            LimitKind::Scans,
-            info.jpeg_scans.into(),
-            limits.max_scans.into(),
-        ));
-    }
-    let Some(icc) = &info.icc else { return Ok(()) };
-    let cap = usize::try_from(limits.max_icc_bytes).unwrap_or(usize::MAX);
-    let size = if info.icc_compressed {
-        match fdeflate::decompress_to_vec_bounded(icc, cap) {
-            Ok(profile) => profile.len() as u64,
-            Err(fdeflate::BoundedDecompressionError::OutputTooLarge { .. }) => {
-                limits.max_icc_bytes.saturating_add(1)
-            }
-            // A corrupt stream: the PNG decoder ignores the profile.
-            Err(_) => 0,
-        }
-    } else {
-        icc.len() as u64
-    };
-    if size > limits.max_icc_bytes {
-        return Err(Error::limit_exceeded(
-            LimitKind::IccBytes,
-            size,
-            limits.max_icc_bytes,
-        ));
-    }
-    Ok(())
 }

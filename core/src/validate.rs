@@ -1,7 +1,9 @@
-//! Stage 1: sniff the format from magic bytes and check the header against [`Limits`], before
-//! any pixel buffer exists.
+//! Stage 1: sniff the format from magic bytes, walk the container once ([`container::read`])
+//! and check what it declares against [`Limits`], before any pixel buffer exists.
 //!
 //! The format always comes from the bytes, never from a file name or a declared MIME type.
+//! [`check`] is the one place where the input is held to the limits; the decoders then
+//! allocate only what it admitted ([`Checked::admit`]).
 
 use crate::container::{self, ContainerInfo, HeaderError, Kind};
 use crate::error::{Error, LimitKind};
@@ -245,17 +247,48 @@ fn looks_like_text(bytes: &[u8]) -> bool {
             .all(|c| !c.is_control() || c == '\n' || c == '\r' || c == '\t')
 }
 
-/// What [`check`] learned: the format and the header facts.
+/// What [`check`] learned: the format, everything the container walk found, and the ICC
+/// profile.
 #[derive(Debug, Clone)]
 pub struct Checked {
     /// The sniffed format.
     pub format: Format,
-    /// Header facts (stored size, frames).
-    pub header: ContainerInfo,
+    /// The container walk's facts: stored size, frames, orientation, metadata found, coding.
+    pub container: ContainerInfo,
+    /// The embedded ICC profile (a PNG `iCCP` inflated, within [`Limits::max_icc_bytes`]);
+    /// `None` when there is none or it cannot be read (a corrupt `iCCP` stream, an incomplete
+    /// set of JPEG chunks), as decoders ignore such profiles.
+    pub icc: Option<Vec<u8>>,
 }
 
-/// Checks the input size, sniffs the format and reads the header, then checks its dimensions,
-/// pixel count and frame count against `limits`. Touches no pixel data.
+impl Checked {
+    /// Admits the size a decoder found in the data: no larger in either direction than what
+    /// [`check`] held to the limits, so no decoder allocates past them.
+    ///
+    /// # Errors
+    ///
+    /// `corrupt_input` for a zero size or one larger than the container declared.
+    pub fn admit(&self, width: u32, height: u32) -> Result<(), Error> {
+        let format = self.format.as_str();
+        if width == 0 || height == 0 {
+            return Err(Error::corrupt(format, "zero width or height"));
+        }
+        let (w, h) = (self.container.width, self.container.height);
+        if width > w || height > h {
+            return Err(Error::corrupt(
+                format,
+                format!(
+                    "the decoder found {width}x{height} pixels where the header declares {w}x{h}"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Checks the input size, sniffs the format and walks the container, then checks what it
+/// declares against `limits`: coding, dimensions, pixel count, frame count, JPEG scan count
+/// and ICC profile size. Touches no pixel data.
 pub fn check(bytes: &[u8], limits: &Limits) -> Result<Checked, Error> {
     let len = bytes.len() as u64;
     if len > limits.max_input_bytes {
@@ -266,23 +299,59 @@ pub fn check(bytes: &[u8], limits: &Limits) -> Result<Checked, Error> {
         ));
     }
     let format = sniff(bytes)?;
-    let header = container::header(bytes, format.kind(), limits.max_frames).map_err(|e| {
+    let info = container::read(bytes, format.kind(), limits.max_frames).map_err(|e| {
         let detail = match e {
             HeaderError::Truncated(what) => format!("truncated header: {what}"),
             HeaderError::Malformed(what) => format!("malformed header: {what}"),
         };
         Error::corrupt(format.as_str(), detail)
     })?;
-    check_coding(format, &header)?;
-    check_dimensions(header.width, header.height, limits)?;
-    if header.frames > limits.max_frames {
+    check_coding(format, &info)?;
+    check_dimensions(info.width, info.height, limits)?;
+    if info.frames > limits.max_frames {
         return Err(Error::limit_exceeded(
             LimitKind::Frames,
-            header.frames.into(),
+            info.frames.into(),
             limits.max_frames.into(),
         ));
     }
-    Ok(Checked { format, header })
+    if info.jpeg_scans > limits.max_scans {
+        return Err(Error::limit_exceeded(
+            LimitKind::Scans,
+            info.jpeg_scans.into(),
+            limits.max_scans.into(),
+        ));
+    }
+    let icc = icc_profile(&info, limits)?;
+    Ok(Checked {
+        format,
+        container: info,
+        icc,
+    })
+}
+
+/// The ICC profile held to [`Limits::max_icc_bytes`]. A PNG `iCCP` is inflated here with the
+/// limit as its bound (a corrupt stream is ignored, as the PNG decoder ignores it).
+fn icc_profile(info: &ContainerInfo, limits: &Limits) -> Result<Option<Vec<u8>>, Error> {
+    let Some(raw) = &info.icc else {
+        return Ok(None);
+    };
+    let cap = usize::try_from(limits.max_icc_bytes).unwrap_or(usize::MAX);
+    let too_big =
+        |size: u64| Error::limit_exceeded(LimitKind::IccBytes, size, limits.max_icc_bytes);
+    if !info.icc_compressed {
+        return match raw.len() as u64 {
+            size if size > limits.max_icc_bytes => Err(too_big(size)),
+            _ => Ok(Some(raw.clone())),
+        };
+    }
+    match fdeflate::decompress_to_vec_bounded(raw, cap) {
+        Ok(profile) => Ok(Some(profile)),
+        Err(fdeflate::BoundedDecompressionError::OutputTooLarge { .. }) => {
+            Err(too_big(limits.max_icc_bytes.saturating_add(1)))
+        }
+        Err(_) => Ok(None),
+    }
 }
 
 /// Refuses, as `unsupported_format`, codings the decoders do not handle (or, for JPEG inside

@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
         .with_max_pixels(1_000_000)
         .with_max_frames(16);
     if let Ok(checked) = validate::check(data, &limits) {
-        let h = &checked.header;
+        let h = &checked.container;
         assert!(u64::from(h.width) * u64::from(h.height) <= 1_000_000);
         assert!(h.frames <= 16);
     }

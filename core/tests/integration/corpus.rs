@@ -4,7 +4,7 @@
 //! `../shared/corpus` next to the workspace). When it is missing the test prints why and
 //! passes, unless `IMGEST_REQUIRE_CORPUS=1` (set by `.ci/run`), which makes it mandatory.
 
-use imgest::container::{ContainerInfo, Kind, header, scan};
+use imgest::container::{ContainerInfo, Kind, read};
 use imgest::{ErrorCode, Options, Output, Pipeline, Prepared, Variant};
 use rayon::prelude::*;
 use serde_json::Value;
@@ -408,7 +408,7 @@ fn corpus_shrink_on_load() {
     );
 }
 
-/// The container walk (`scan`, and `header`) against EXPECTED.json: stored size, frames, and
+/// The container walk (`read`) against EXPECTED.json: stored size, frames, and
 /// every metadata block exiftool lists; and the pipeline's report of the Photoshop and MPF
 /// blocks, which the other corpus checks do not cover.
 ///
@@ -457,13 +457,19 @@ fn containers_match_expected() {
             continue;
         };
         checked += 1;
-        let info = scan(&bytes, kind, 10_000);
+        let info = match read(&bytes, kind, 10_000) {
+            Ok(info) => info,
+            Err(e) => {
+                failures.push(format!("{path}: read() failed: {e:?}"));
+                continue;
+            }
+        };
         let dec = &f["decoded"];
         let mut check = |field: &str, want: Option<u64>, got: u64| {
             if let Some(want) = want
                 && want != got
             {
-                failures.push(format!("{path}: {field} expected {want}, scan {got}"));
+                failures.push(format!("{path}: {field} expected {want}, read {got}"));
             }
         };
         check(
@@ -477,20 +483,6 @@ fn containers_match_expected() {
             info.height.into(),
         );
         check("frames", dec["frames"].as_u64(), info.frames.into());
-        if let Ok(h) = header(&bytes, kind, 10_000) {
-            check("header width", dec["stored_width"].as_u64(), h.width.into());
-            check(
-                "header height",
-                dec["stored_height"].as_u64(),
-                h.height.into(),
-            );
-            check("header frames", dec["frames"].as_u64(), h.frames.into());
-        } else {
-            failures.push(format!(
-                "{path}: header() failed: {:?}",
-                header(&bytes, kind, 10_000)
-            ));
-        }
         let listed: Vec<&str> = f["metadata_in_input"]
             .as_array()
             .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
@@ -507,7 +499,7 @@ fn containers_match_expected() {
             let m = out.source.metadata;
             if (m.photoshop, m.mpf) != (info.has_photoshop, info.has_mpf) {
                 failures.push(format!(
-                    "{path}: reported photoshop {} mpf {}, scan {} {}",
+                    "{path}: reported photoshop {} mpf {}, read {} {}",
                     m.photoshop, m.mpf, info.has_photoshop, info.has_mpf
                 ));
             }
@@ -516,7 +508,7 @@ fn containers_match_expected() {
             let want = listed.contains(&name);
             let got = flag(&info);
             if want != got {
-                let msg = format!("{path}: {name} exiftool={want} scan={got}");
+                let msg = format!("{path}: {name} exiftool={want} read={got}");
                 match known_exiftool_difference(path, name) {
                     Some(why) => explained.push(format!("{msg} ({why})")),
                     None => failures.push(msg),
@@ -524,17 +516,16 @@ fn containers_match_expected() {
             }
         }
     }
-    // Every other file (rejects included) must go through both entry
-    // points without panicking; where the expectation gives a declared
-    // size, `header` must report it.
+    // Every other file (rejects included) must go through the walk, as
+    // every kind, without panicking; where the expectation gives a declared
+    // size, `read` must report it.
     for f in json["files"].as_array().unwrap() {
         let path = f["path"].as_str().unwrap();
         let Ok(bytes) = std::fs::read(root.join(path)) else {
             continue;
         };
         for kind in Kind::ALL {
-            let _ = scan(&bytes, kind, 10_000);
-            let _ = header(&bytes, kind, 10_000);
+            let _ = read(&bytes, kind, 10_000);
         }
         let ev = &f["evidence"];
         let (Some(w), Some(h)) = (
@@ -547,14 +538,14 @@ fn containers_match_expected() {
             Some(kind @ (Kind::Jpeg | Kind::Png | Kind::Gif | Kind::Webp)) => kind,
             _ => continue,
         };
-        let got = header(&bytes, kind, 10_000);
+        let got = read(&bytes, kind, 10_000);
         println!(
-            "{path}: declared {w}x{h}, header {:?}",
+            "{path}: declared {w}x{h}, read {:?}",
             got.as_ref().map(|i| (i.width, i.height))
         );
         match got {
             Ok(i) if (u64::from(i.width), u64::from(i.height)) == (w, h) => {}
-            other => failures.push(format!("{path}: declared {w}x{h}, header {other:?}")),
+            other => failures.push(format!("{path}: declared {w}x{h}, read {other:?}")),
         }
     }
     println!("corpus: {checked} files checked, {reported} Photoshop/MPF reports");
