@@ -71,18 +71,22 @@ pub fn decode_scaled(
     limits: &Limits,
     shrink: u32,
 ) -> Result<Decoded, Error> {
-    decode_within(bytes, checked, limits, shrink, Budget::NONE)
+    Ok(Decoded {
+        pixels: decode_within(bytes, checked, limits, shrink, Budget::NONE)?,
+        icc: checked.icc.clone(),
+    })
 }
 
 /// [`decode_scaled`] within a time budget: libjpeg checks it between scans and row groups,
-/// libwebp between slices of its input, the other decoders at every read of theirs.
+/// libwebp between slices of its input, the other decoders at every read of theirs. The ICC
+/// profile stays in `checked` (the caller moves it on, no copy).
 pub(crate) fn decode_within(
     bytes: &[u8],
     checked: &Checked,
     limits: &Limits,
     shrink: u32,
     budget: Budget<'_>,
-) -> Result<Decoded, Error> {
+) -> Result<Pixels, Error> {
     let format = checked.format;
     let run = || match format {
         Format::Jpeg => {
@@ -106,10 +110,7 @@ pub(crate) fn decode_within(
         })?;
     #[cfg(not(panic = "unwind"))]
     let pixels = run()?;
-    Ok(Decoded {
-        pixels,
-        icc: checked.icc.clone(),
-    })
+    Ok(pixels)
 }
 
 /// Decodes a JPEG through libjpeg-turbo's decompressor, at `1/shrink` scale (`shrink` = 2, 4

@@ -148,7 +148,9 @@ impl Pipeline {
     fn decode(&self, input: &[u8], budget: Budget<'_>) -> Result<Decoded, Error> {
         let limits = &self.options.limits;
         budget.check()?;
-        let checked = validate::check(input, limits)?;
+        let mut checked = validate::check(input, limits)?;
+        // The decoders read the profile from nowhere but here: it moves on with the pixels.
+        let icc = checked.icc.take();
         let format = checked.format;
         let info = &checked.container;
         budget.check()?;
@@ -162,14 +164,14 @@ impl Pipeline {
         } else {
             1
         };
-        let decoded = decode::decode_within(input, &checked, limits, shrink, budget)?;
+        let pixels = decode::decode_within(input, &checked, limits, shrink, budget)?;
         let (stored_width, stored_height) = if shrink > 1 {
             (info.width, info.height)
         } else {
-            decoded.pixels.dimensions()
+            pixels.dimensions()
         };
-        let has_icc = decoded.icc.is_some() || info.has_icc;
-        let normalized = color::normalize_within(decoded, &budget)?;
+        let has_icc = icc.is_some() || info.has_icc;
+        let normalized = color::normalize_within(decode::Decoded { pixels, icc }, &budget)?;
         let (width, height) = orient::oriented_size(stored_width, stored_height, orientation);
         let source = SourceReport {
             format,

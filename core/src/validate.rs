@@ -253,7 +253,8 @@ fn looks_like_text(bytes: &[u8]) -> bool {
 pub struct Checked {
     /// The sniffed format.
     pub format: Format,
-    /// The container walk's facts: stored size, frames, orientation, metadata found, coding.
+    /// The container walk's facts: stored size, frames, orientation, metadata found, coding
+    /// (its `icc` is empty: the profile moved to [`Checked::icc`]).
     pub container: ContainerInfo,
     /// The embedded ICC profile (a PNG `iCCP` inflated, within [`Limits::max_icc_bytes`]);
     /// `None` when there is none or it cannot be read (a corrupt `iCCP` stream, an incomplete
@@ -299,7 +300,7 @@ pub fn check(bytes: &[u8], limits: &Limits) -> Result<Checked, Error> {
         ));
     }
     let format = sniff(bytes)?;
-    let info = container::read(bytes, format.kind(), limits.max_frames).map_err(|e| {
+    let mut info = container::read(bytes, format.kind(), limits.max_frames).map_err(|e| {
         let detail = match e {
             HeaderError::Truncated(what) => format!("truncated header: {what}"),
             HeaderError::Malformed(what) => format!("malformed header: {what}"),
@@ -322,7 +323,7 @@ pub fn check(bytes: &[u8], limits: &Limits) -> Result<Checked, Error> {
             limits.max_scans.into(),
         ));
     }
-    let icc = icc_profile(&info, limits)?;
+    let icc = icc_profile(&mut info, limits)?;
     Ok(Checked {
         format,
         container: info,
@@ -331,9 +332,10 @@ pub fn check(bytes: &[u8], limits: &Limits) -> Result<Checked, Error> {
 }
 
 /// The ICC profile held to [`Limits::max_icc_bytes`]. A PNG `iCCP` is inflated here with the
-/// limit as its bound (a corrupt stream is ignored, as the PNG decoder ignores it).
-fn icc_profile(info: &ContainerInfo, limits: &Limits) -> Result<Option<Vec<u8>>, Error> {
-    let Some(raw) = &info.icc else {
+/// limit as its bound (a corrupt stream is ignored, as the PNG decoder ignores it). The bytes
+/// move out of the container info: [`Checked::icc`] is their one home.
+fn icc_profile(info: &mut ContainerInfo, limits: &Limits) -> Result<Option<Vec<u8>>, Error> {
+    let Some(raw) = info.icc.take() else {
         return Ok(None);
     };
     let cap = usize::try_from(limits.max_icc_bytes).unwrap_or(usize::MAX);
@@ -342,10 +344,10 @@ fn icc_profile(info: &ContainerInfo, limits: &Limits) -> Result<Option<Vec<u8>>,
     if !info.icc_compressed {
         return match raw.len() as u64 {
             size if size > limits.max_icc_bytes => Err(too_big(size)),
-            _ => Ok(Some(raw.clone())),
+            _ => Ok(Some(raw)),
         };
     }
-    match fdeflate::decompress_to_vec_bounded(raw, cap) {
+    match fdeflate::decompress_to_vec_bounded(&raw, cap) {
         Ok(profile) => Ok(Some(profile)),
         Err(fdeflate::BoundedDecompressionError::OutputTooLarge { .. }) => {
             Err(too_big(limits.max_icc_bytes.saturating_add(1)))

@@ -97,7 +97,7 @@ pub struct ContainerInfo {
     /// sequence-number order (only when the chunk set is complete and
     /// consistent), PNG `iCCP` (still zlib-compressed, see `icc_compressed`),
     /// WebP `ICCP`, GIF `ICCRGBG1012` application extension, BMP V5 embedded
-    /// profile, TIFF tag 34675.
+    /// profile, TIFF tag 34675. `validate::check` moves it into `Checked::icc` (inflated).
     pub icc: Option<Vec<u8>>,
     /// True when `icc` holds zlib-compressed data (PNG `iCCP`) rather than the
     /// profile itself. This module never inflates anything.
