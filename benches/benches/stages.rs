@@ -31,6 +31,8 @@ fn stages(c: &mut Criterion) {
             .resize(frame, mw, mh, has_alpha, false)
             .expect("resizes");
         let name = img.name.as_str();
+        let webp = imgest::Variant::original("medium");
+        let avif = webp.clone().with_format(OutputFormat::Avif);
 
         let mut g = c.benchmark_group("sniff+check");
         g.throughput(Throughput::Bytes(bytes.len() as u64));
@@ -77,7 +79,15 @@ fn stages(c: &mut Criterion) {
         let mut g = c.benchmark_group("encode800_webp_q85");
         g.throughput(Throughput::Elements(u64::from(mw) * u64::from(mh)));
         g.bench_function(BenchmarkId::from_parameter(name), |b| {
-            b.iter(|| encode::encode(&medium, OutputFormat::Webp, 85, false, has_alpha).unwrap())
+            b.iter(|| encode::encode(&medium, &webp, has_alpha).unwrap())
+        });
+        g.finish();
+
+        let mut g = c.benchmark_group("encode800_avif_q85_effort4");
+        g.throughput(Throughput::Elements(u64::from(mw) * u64::from(mh)));
+        g.sample_size(10);
+        g.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter(|| encode::encode(&medium, &avif, has_alpha).unwrap())
         });
         g.finish();
 

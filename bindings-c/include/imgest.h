@@ -328,7 +328,7 @@ size_t imgest_output_variant_count(const imgest_output *out);
 const char *imgest_output_variant_name(const imgest_output *out, size_t i);
 
 /**
- * Variant `i`'s format (`"webp"`, `"jpeg"` or `"png"`), or NULL. Owned by `out`.
+ * Variant `i`'s format (`"webp"`, `"jpeg"`, `"png"` or `"avif"`), or NULL. Owned by `out`.
  *
  * # Safety
  * `out` must be NULL or a live handle.

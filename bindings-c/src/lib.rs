@@ -631,7 +631,7 @@ pub unsafe extern "C" fn imgest_output_variant_name(
     unsafe { string_at(out, i, |o| &o.names) }
 }
 
-/// Variant `i`'s format (`"webp"`, `"jpeg"` or `"png"`), or NULL. Owned by `out`.
+/// Variant `i`'s format (`"webp"`, `"jpeg"`, `"png"` or `"avif"`), or NULL. Owned by `out`.
 ///
 /// # Safety
 /// `out` must be NULL or a live handle.

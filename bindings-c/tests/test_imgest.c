@@ -182,6 +182,31 @@ static void test_pipeline(const unsigned char *data, size_t len) {
     imgest_pipeline_free(pipeline);
 }
 
+static void test_avif(const unsigned char *data, size_t len) {
+    imgest_options *opts = NULL;
+    imgest_output *out = NULL;
+    expect_status(imgest_options_from_json(
+                      "{\"variants\":[{\"name\":\"a\",\"max_width\":64,\"format\":\"avif\","
+                      "\"quality\":50,\"effort\":6}],\"placeholder\":false}",
+                      &opts),
+                  IMGEST_OK, "AVIF options JSON");
+    expect_status(imgest_process(data, len, opts, &out), IMGEST_OK, "process to AVIF");
+    if (out) {
+        size_t n = 0;
+        const uint8_t *bytes = imgest_output_variant_data(out, 0, &n);
+        CHECK(strcmp(imgest_output_variant_format(out, 0), "avif") == 0, "format %s",
+              imgest_output_variant_format(out, 0));
+        CHECK(imgest_output_variant_width(out, 0) == 64 && imgest_output_variant_height(out, 0) == 43,
+              "a is %ux%u", imgest_output_variant_width(out, 0), imgest_output_variant_height(out, 0));
+        CHECK(bytes && n > 12 && memcmp(bytes + 4, "ftypavif", 8) == 0, "not an AVIF file");
+    }
+    imgest_output_free(out);
+    imgest_options_free(opts);
+    expect_status(imgest_options_from_json("{\"variants\":[{\"name\":\"a\",\"effort\":10}]}", &opts),
+                  IMGEST_INVALID_OPTIONS, "effort 10");
+    CHECK(opts == NULL, "options written on error");
+}
+
 static double now_ms(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -308,6 +333,7 @@ int main(int argc, char **argv) {
     test_sample(sample, len);
     test_errors(sample, len);
     test_pipeline(sample, len);
+    test_avif(sample, len);
     test_timeout_and_cancel(sample, len);
     if (argc > 2) test_manifest(argv[2]);
     free(sample);

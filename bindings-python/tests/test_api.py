@@ -74,6 +74,20 @@ def test_options(sample: bytes):
     assert r.dominant_color is None and r.palette == [] and r.placeholder is None
 
 
+def test_avif_output(sample: bytes):
+    r = imgest.process(
+        sample,
+        variants=[{"name": "a", "max_width": 64, "format": "avif", "quality": 50, "effort": 6}],
+        dominant_color=False,
+        placeholder=False,
+    )
+    a = r.variants["a"]
+    assert (a.format, a.width, a.height, a.data[4:12]) == ("avif", 64, 43, b"ftypavif")
+    assert (a.mime_type, a.extension) == ("image/avif", "avif")
+    with pytest.raises(imgest.InvalidOptionsError, match=r"variants\[0\]\.effort"):
+        imgest.process(sample, variants=[{"name": "a", "format": "avif", "effort": 10}])
+
+
 def test_unknown_option_is_invalid_options_and_lists_valid_names():
     for call in (lambda: imgest.process(b"", qualty=80), lambda: imgest.Pipeline(qualty=80)):
         with pytest.raises(imgest.InvalidOptionsError) as e:

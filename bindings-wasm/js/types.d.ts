@@ -186,7 +186,7 @@ export interface Output {
 /**
  * Output encodings.
  */
-export type OutputFormat = "webp" | "jpeg" | "png";
+export type OutputFormat = "webp" | "jpeg" | "png" | "avif";
 
 /**
  * A palette entry.
@@ -272,11 +272,16 @@ export interface SourceReport {
  */
 export interface Variant {
   /**
+   * AVIF encoder effort 0–9, as sharp's `avif({effort})`: higher is slower and smaller
+   * (ignored by the other formats). Default: [`DEFAULT_AVIF_EFFORT`].
+   */
+  effort?: number;
+  /**
    * Output encoding. Default: [`OutputFormat::Webp`].
    */
   format?: OutputFormat;
   /**
-   * Lossless WebP instead of lossy (ignored by JPEG and PNG). Default: `false`.
+   * Lossless WebP instead of lossy (ignored by JPEG, PNG and AVIF). Default: `false`.
    */
   lossless?: boolean;
   /**
@@ -293,7 +298,7 @@ export interface Variant {
    */
   name: string;
   /**
-   * Encoder quality 0–100 (WebP lossy and JPEG; ignored by PNG and lossless WebP).
+   * Encoder quality 0–100 (WebP lossy, JPEG and AVIF; ignored by PNG and lossless WebP).
    * Default: `85`.
    */
   quality?: number;

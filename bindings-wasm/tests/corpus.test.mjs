@@ -68,8 +68,8 @@ test('options are validated; unknown keys throw invalid_options', () => {
     { limits: { max_pixel: 1 } }]) {
     assert.throws(() => processSync(new Uint8Array([1, 2, 3]), bad), (e) => e instanceof ImgestError && e.code === 'invalid_options');
   }
-  // JPEG and PNG output are left out of the npm build (Cargo features of bindings-wasm).
-  for (const format of ['jpeg', 'png']) {
+  // JPEG, PNG and AVIF output are left out of the npm build (Cargo features of bindings-wasm).
+  for (const format of ['jpeg', 'png', 'avif']) {
     assert.throws(() => processSync(new Uint8Array([1, 2, 3]), { variants: [{ name: 'a', format }] }),
       (e) => e instanceof ImgestError && e.code === 'invalid_options' && /not enabled in this build/.test(e.message));
   }

@@ -22,12 +22,19 @@ pub enum OutputFormat {
     Jpeg,
     /// PNG (lossless); alpha is kept.
     Png,
+    /// AVIF (AV1 still image, 8-bit sRGB, lossy); alpha is kept. Speed is set by
+    /// [`Variant::effort`].
+    Avif,
 }
 
 impl OutputFormat {
     /// Every output format, for the bindings' tables (name, MIME type, extension).
-    pub const ALL: &'static [OutputFormat] =
-        &[OutputFormat::Webp, OutputFormat::Jpeg, OutputFormat::Png];
+    pub const ALL: &'static [OutputFormat] = &[
+        OutputFormat::Webp,
+        OutputFormat::Jpeg,
+        OutputFormat::Png,
+        OutputFormat::Avif,
+    ];
 
     /// Lower-case name (`"webp"`).
     pub const fn as_str(self) -> &'static str {
@@ -35,15 +42,17 @@ impl OutputFormat {
             OutputFormat::Webp => "webp",
             OutputFormat::Jpeg => "jpeg",
             OutputFormat::Png => "png",
+            OutputFormat::Avif => "avif",
         }
     }
 
-    /// Usual file extension (`"webp"`, `"jpg"`, `"png"`).
+    /// Usual file extension (`"webp"`, `"jpg"`, `"png"`, `"avif"`).
     pub const fn extension(self) -> &'static str {
         match self {
             OutputFormat::Webp => "webp",
             OutputFormat::Jpeg => "jpg",
             OutputFormat::Png => "png",
+            OutputFormat::Avif => "avif",
         }
     }
 
@@ -53,6 +62,7 @@ impl OutputFormat {
             OutputFormat::Webp => "image/webp",
             OutputFormat::Jpeg => "image/jpeg",
             OutputFormat::Png => "image/png",
+            OutputFormat::Avif => "image/avif",
         }
     }
 }
@@ -82,14 +92,26 @@ pub struct Variant {
     /// Output encoding. Default: [`OutputFormat::Webp`].
     #[cfg_attr(feature = "serde", serde(default))]
     pub format: OutputFormat,
-    /// Encoder quality 0–100 (WebP lossy and JPEG; ignored by PNG and lossless WebP).
+    /// Encoder quality 0–100 (WebP lossy, JPEG and AVIF; ignored by PNG and lossless WebP).
     /// Default: `85`.
     #[cfg_attr(feature = "serde", serde(default = "default_quality"))]
     pub quality: u8,
-    /// Lossless WebP instead of lossy (ignored by JPEG and PNG). Default: `false`.
+    /// Lossless WebP instead of lossy (ignored by JPEG, PNG and AVIF). Default: `false`.
     #[cfg_attr(feature = "serde", serde(default))]
     pub lossless: bool,
+    /// AVIF encoder effort 0–9, as sharp's `avif({effort})`: higher is slower and smaller
+    /// (ignored by the other formats). Default: [`DEFAULT_AVIF_EFFORT`].
+    #[cfg_attr(feature = "serde", serde(default = "default_effort"))]
+    pub effort: u8,
 }
+
+#[cfg(feature = "serde")]
+fn default_effort() -> u8 {
+    DEFAULT_AVIF_EFFORT
+}
+
+/// The default AVIF effort, 4 (sharp's default).
+pub const DEFAULT_AVIF_EFFORT: u8 = 4;
 
 #[cfg(feature = "serde")]
 fn default_quality() -> u8 {
@@ -109,6 +131,7 @@ impl Variant {
             format: OutputFormat::Webp,
             quality: DEFAULT_QUALITY,
             lossless: false,
+            effort: DEFAULT_AVIF_EFFORT,
         }
     }
 
@@ -121,6 +144,7 @@ impl Variant {
             format: OutputFormat::Webp,
             quality: DEFAULT_QUALITY,
             lossless: false,
+            effort: DEFAULT_AVIF_EFFORT,
         }
     }
 
@@ -146,6 +170,12 @@ impl Variant {
     /// Chooses lossless WebP.
     pub fn with_lossless(mut self, lossless: bool) -> Variant {
         self.lossless = lossless;
+        self
+    }
+
+    /// Sets the AVIF encoder effort (0–9).
+    pub fn with_effort(mut self, effort: u8) -> Variant {
+        self.effort = effort;
         self
     }
 }
@@ -441,10 +471,17 @@ impl Options {
                     "must be 0..=100",
                 ));
             }
+            if v.effort > 9 {
+                return Err(Error::invalid(
+                    format!("variants[{i}].effort"),
+                    "must be 0..=9",
+                ));
+            }
             let enabled = match v.format {
                 OutputFormat::Webp => true,
                 OutputFormat::Jpeg => cfg!(feature = "jpeg-output"),
                 OutputFormat::Png => cfg!(feature = "png-output"),
+                OutputFormat::Avif => cfg!(feature = "avif-output"),
             };
             if !enabled {
                 return Err(Error::invalid(
@@ -503,6 +540,10 @@ mod tests {
         let cases: Vec<(Options, &str)> = vec![
             (Options::default().with_variants(vec![]), "variants"),
             (Options::default().with_quality(101), "variants[0].quality"),
+            (
+                Options::default().with_variants(vec![Variant::fit("a", 1).with_effort(10)]),
+                "variants[0].effort",
+            ),
             (
                 Options::default().with_variants(vec![Variant::fit("a", 1), Variant::fit("a", 2)]),
                 "variants[1].name",

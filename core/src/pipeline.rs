@@ -446,7 +446,6 @@ fn encode_variant(
     has_alpha: bool,
     budget: &Budget<'_>,
 ) -> Result<VariantOutput, Error> {
-    let settings = (v.format, v.quality, v.lossless, has_alpha);
     let (size, channels, pixels) = match from {
         EncodeFrom::Owned(f) => {
             let (size, channels) = (f.dimensions(), f.channels());
@@ -460,7 +459,7 @@ fn encode_variant(
         #[cfg(feature = "rayon")]
         EncodeFrom::Shared(f) => (f.dimensions(), f.channels(), encode::Pixels::Shared(f)),
     };
-    let bytes = encode::encode_within(pixels, size, channels, settings, budget)?;
+    let bytes = encode::encode_within(pixels, size, channels, v, has_alpha, budget)?;
     let (width, height) = size;
     let sha256 = hex(&Sha256::digest(&bytes));
     Ok(VariantOutput {

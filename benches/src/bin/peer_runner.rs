@@ -307,8 +307,7 @@ fn prepare_floor(pipeline: &Pipeline, bytes: &[u8]) -> Vec<Ready> {
 fn encode_floor(ready: &[Ready]) -> Done {
     let encode = |r: &Ready| {
         let v = &r.variant;
-        let bytes = imgest::encode::encode(&r.frame, v.format, v.quality, v.lossless, r.has_alpha)
-            .expect("encode");
+        let bytes = imgest::encode::encode(&r.frame, v, r.has_alpha).expect("encode");
         let (w, h) = r.frame.dimensions();
         (v.name.clone(), w, h, bytes)
     };

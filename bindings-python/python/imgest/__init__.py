@@ -109,7 +109,7 @@ class Variant:
     name: str
     width: int
     height: int
-    #: ``"webp"``, ``"jpeg"`` or ``"png"``.
+    #: ``"webp"``, ``"jpeg"``, ``"png"`` or ``"avif"``.
     format: str
     #: The encoded file.
     data: bytes = field(repr=False)

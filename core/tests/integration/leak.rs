@@ -434,7 +434,7 @@ fn gif_input(img: &image::RgbaImage, t: &Tokens) -> (Vec<u8>, Vec<Needle>) {
 // The check
 // ---------------------------------------------------------------------------
 
-/// The defaults (lossy WebP), and one variant of every other output kind.
+/// The defaults (lossy WebP), and one variant of every other output kind (AVIF included).
 fn option_sets() -> [Options; 2] {
     [
         Options::default(),
@@ -442,6 +442,7 @@ fn option_sets() -> [Options; 2] {
             Variant::original("webp_lossless").with_lossless(true),
             Variant::original("jpeg").with_format(OutputFormat::Jpeg),
             Variant::fit("png", 24).with_format(OutputFormat::Png),
+            Variant::fit("avif", 24).with_format(OutputFormat::Avif),
         ]),
     ]
 }
@@ -475,6 +476,17 @@ fn assert_no_leak(bytes: &[u8], needles: &[Needle]) -> Result<Output, TestCaseEr
                 && let Err(e) = crate::webp_chunks::assert_no_metadata(&v.bytes)
             {
                 return Err(TestCaseError::fail(format!("variant {}: {e}", v.name)));
+            }
+            if v.format == OutputFormat::Avif {
+                // No metadata item (`Exif`, `mime` for XMP) and no ICC `colr` of its own.
+                for item in [&b"Exif"[..], b"mime", b"prof", b"rICC"] {
+                    prop_assert!(
+                        !contains(&v.bytes, item),
+                        "variant {} holds a {:?} box or item",
+                        v.name,
+                        String::from_utf8_lossy(item)
+                    );
+                }
             }
         }
         first.get_or_insert(out);
