@@ -202,6 +202,7 @@ static void test_avif(const unsigned char *data, size_t len) {
     }
     imgest_output_free(out);
     imgest_options_free(opts);
+    opts = NULL;
     expect_status(imgest_options_from_json("{\"variants\":[{\"name\":\"a\",\"effort\":10}]}", &opts),
                   IMGEST_INVALID_OPTIONS, "effort 10");
     CHECK(opts == NULL, "options written on error");

@@ -330,4 +330,21 @@ mod tests {
         assert_eq!((avif_speed(0), avif_speed(4), avif_speed(9)), (10, 6, 1));
         assert_eq!(avif_speed(200), 1);
     }
+
+    #[test]
+    #[cfg(feature = "avif-output")]
+    fn avif_of_tiny_and_thin_frames() {
+        for (w, h) in [(1, 1), (1, 9), (9, 1), (2, 2), (3, 65), (130, 1)] {
+            for alpha in [false, true] {
+                let frame = Frame::from(gradient(w, h, alpha));
+                let v = Variant::original("t")
+                    .with_format(OutputFormat::Avif)
+                    .with_effort(9);
+                let bytes = encode(&frame, &v, alpha).unwrap();
+                let ispe = find_box(&bytes, b"ispe").unwrap();
+                assert_eq!(ispe[4..8], w.to_be_bytes(), "{w}x{h}");
+                assert_eq!(ispe[8..12], h.to_be_bytes(), "{w}x{h}");
+            }
+        }
+    }
 }
