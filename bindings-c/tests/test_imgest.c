@@ -199,6 +199,17 @@ static void test_avif(const unsigned char *data, size_t len) {
         CHECK(imgest_output_variant_width(out, 0) == 64 && imgest_output_variant_height(out, 0) == 43,
               "a is %ux%u", imgest_output_variant_width(out, 0), imgest_output_variant_height(out, 0));
         CHECK(bytes && n > 12 && memcmp(bytes + 4, "ftypavif", 8) == 0, "not an AVIF file");
+        /* AVIF input: the AVIF just written, processed again, at its size. */
+        imgest_output *again = NULL;
+        expect_status(imgest_process(bytes, n, NULL, &again), IMGEST_OK, "process an AVIF input");
+        if (again) {
+            const char *report = imgest_output_report_json(again);
+            CHECK(report && strstr(report, "\"format\":\"avif\"") != NULL, "source format: %s", report);
+            CHECK(imgest_output_variant_width(again, 0) == 64 && imgest_output_variant_height(again, 0) == 43,
+                  "AVIF input gave %ux%u", imgest_output_variant_width(again, 0),
+                  imgest_output_variant_height(again, 0));
+        }
+        imgest_output_free(again);
     }
     imgest_output_free(out);
     imgest_options_free(opts);

@@ -88,6 +88,15 @@ def test_avif_output(sample: bytes):
         imgest.process(sample, variants=[{"name": "a", "format": "avif", "effort": 10}])
 
 
+def test_avif_input(sample: bytes):
+    avif = imgest.process(sample, variants=[{"name": "a", "max_width": 64, "format": "avif"}])
+    r = imgest.process(avif.variants["a"].data)
+    assert (r.source["format"], r.source["width"], r.source["height"]) == ("avif", 64, 43)
+    assert r.variants["thumbnail"].data[8:12] == b"WEBP"
+    with pytest.raises(imgest.CorruptInputError):
+        imgest.process(avif.variants["a"].data[:-40])
+
+
 def test_unknown_option_is_invalid_options_and_lists_valid_names():
     for call in (lambda: imgest.process(b"", qualty=80), lambda: imgest.Pipeline(qualty=80)):
         with pytest.raises(imgest.InvalidOptionsError) as e:

@@ -17,7 +17,7 @@ export interface Color {
 /**
  * The input formats imgest decodes.
  */
-export type Format = "jpeg" | "png" | "gif" | "webp" | "bmp" | "tiff";
+export type Format = "jpeg" | "png" | "gif" | "webp" | "bmp" | "tiff" | "avif";
 
 /**
  * Resource limits, checked from the header before any pixel buffer is allocated.

@@ -112,6 +112,32 @@ pub(crate) fn transform(profile: &Profile, src: DataType, dst: DataType) -> Opti
     Transform::new_to(profile, &srgb, src, dst, Intent::Perceptual)
 }
 
+/// A profile for colour stated as ITU-T H.273 code points (an AVIF `nclx` box), or `None` when
+/// it is sRGB or near enough: BT.709 primaries (or unspecified) with the sRGB curve or one of
+/// the BT.709-family camera curves, as browsers show them. Wide-gamut primaries (Display P3,
+/// BT.2020, ...) and other curves (gamma 2.2/2.8, linear, PQ, HLG; PQ and HLG without tone
+/// mapping) are converted. Code points qcms does not model are taken as sRGB.
+fn cicp_profile(n: crate::container::Nclx) -> Option<Box<Profile>> {
+    let srgb_like_curve = matches!(n.transfer, 1 | 2 | 6 | 13 | 14 | 15);
+    let primaries = match n.primaries {
+        1 | 2 => {
+            if srgb_like_curve {
+                return None;
+            }
+            1
+        }
+        4..=12 | 22 => u8::try_from(n.primaries).ok()?,
+        _ => return None,
+    };
+    let transfer = match n.transfer {
+        2 => 13,
+        1 | 4 | 5 | 6 | 8 | 13 | 14 | 15 | 16 | 18 => u8::try_from(n.transfer).ok()?,
+        _ => return None,
+    };
+    // (qcms takes its own code point enums, which it converts from `u8` but does not export.)
+    Profile::new_cicp(primaries.into(), transfer.into())
+}
+
 /// Decoded pixels as an 8-bit [`Frame`], with the conversion to sRGB still to apply.
 ///
 /// An RGB profile is applied late, by [`SrgbTransform::apply`], to whichever pixels the
@@ -199,9 +225,15 @@ const BAND_PIXELS: usize = 1 << 16;
 /// [`normalize`], checking `budget` between bands of the whole-image conversions.
 pub(crate) fn normalize_within(decoded: Decoded, budget: &Budget) -> Result<Normalized, Error> {
     let icc = decoded.icc.as_deref();
-    let profile = icc.and_then(|icc| Profile::new_from_slice(&prefer_colorimetric(icc), false));
+    let mut profile = icc.and_then(|icc| Profile::new_from_slice(&prefer_colorimetric(icc), false));
     let icc_description = profile.as_ref().and(icc).and_then(description);
-    let space = icc.and_then(data_color_space);
+    let mut space = icc.and_then(data_color_space);
+    if icc.is_none()
+        && let Some(p) = decoded.cicp.and_then(cicp_profile)
+    {
+        profile = Some(p);
+        space = Some(b"RGB ");
+    }
     match decoded.pixels {
         Pixels::Cmyk {
             width,

@@ -49,6 +49,9 @@ pub struct Decoded {
     pub pixels: Pixels,
     /// The embedded ICC profile, if any (from the container walk: [`Checked::icc`]).
     pub icc: Option<Vec<u8>>,
+    /// The colour the container states as code points (an AVIF `nclx` box), used when there is
+    /// no ICC profile.
+    pub cicp: Option<crate::container::Nclx>,
 }
 
 /// Decodes the first frame of `bytes`, already sniffed and header-checked by
@@ -74,6 +77,7 @@ pub fn decode_scaled(
     Ok(Decoded {
         pixels: decode_within(bytes, checked, limits, shrink, Budget::NONE)?,
         icc: checked.icc.clone(),
+        cicp: checked.container.avif.as_ref().and_then(|a| a.nclx),
     })
 }
 
@@ -98,6 +102,8 @@ pub(crate) fn decode_within(
             decode_jpeg(bytes, checked, limits, shrink, budget)
         }
         Format::Webp => decode_webp(bytes, checked, limits, budget),
+        #[cfg(feature = "avif-input")]
+        Format::Avif => crate::avif::decode(bytes, checked, limits, budget),
         _ => decode_with_image(bytes, checked, limits, budget),
     };
     #[cfg(panic = "unwind")]
@@ -238,6 +244,16 @@ fn decode_with_image(
             return Err(Error::unsupported(
                 "TIFF support is not enabled in this build",
             ));
+        }
+        #[cfg(not(feature = "avif-input"))]
+        Format::Avif => {
+            return Err(Error::unsupported(
+                "AVIF input is not enabled in this build",
+            ));
+        }
+        #[cfg(feature = "avif-input")]
+        Format::Avif => {
+            return Err(Error::internal("AVIF has a decoder of its own"));
         }
         Format::Jpeg | Format::Webp => {
             return Err(Error::internal("JPEG and WebP have decoders of their own"));

@@ -21,7 +21,14 @@
 //! - `bmp`, `tiff` (default): accept BMP and TIFF input.
 //! - `jpeg-output`, `png-output` (default): write JPEG and PNG variants (without them such a
 //!   variant is `invalid_options`).
+//! - `avif-output` (default): write AVIF variants (rav1e through ravif).
+//! - `avif-input` (default): accept AVIF input (rav1d, the Rust port of dav1d; native builds
+//!   only, it does not build for `wasm32-unknown-unknown`). Without it AVIF is
+//!   `unsupported_format`.
+//! - `avif-asm`: the x86-64 assembly of rav1e and rav1d (several times faster; needs `nasm`).
 
+#[cfg(feature = "avif-input")]
+mod avif;
 mod budget;
 pub mod color;
 pub mod container;

@@ -171,7 +171,9 @@ impl Pipeline {
             pixels.dimensions()
         };
         let has_icc = icc.is_some() || info.has_icc;
-        let normalized = color::normalize_within(decode::Decoded { pixels, icc }, &budget)?;
+        let cicp = info.avif.as_ref().and_then(|a| a.nclx);
+        let decoded = decode::Decoded { pixels, icc, cicp };
+        let normalized = color::normalize_within(decoded, &budget)?;
         let (width, height) = orient::oriented_size(stored_width, stored_height, orientation);
         let source = SourceReport {
             format,

@@ -31,6 +31,8 @@ pub enum Format {
     Bmp,
     /// TIFF (first page).
     Tiff,
+    /// AVIF (the primary image; a sequence's first frame).
+    Avif,
 }
 
 impl Format {
@@ -43,6 +45,7 @@ impl Format {
             Format::Webp => "image/webp",
             Format::Bmp => "image/bmp",
             Format::Tiff => "image/tiff",
+            Format::Avif => "image/avif",
         }
     }
 
@@ -55,6 +58,7 @@ impl Format {
             Format::Webp => "webp",
             Format::Bmp => "bmp",
             Format::Tiff => "tiff",
+            Format::Avif => "avif",
         }
     }
 
@@ -66,6 +70,7 @@ impl Format {
             Format::Webp => Kind::Webp,
             Format::Bmp => Kind::Bmp,
             Format::Tiff => Kind::Tiff,
+            Format::Avif => Kind::Avif,
         }
     }
 }
@@ -82,7 +87,7 @@ const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 ///
 /// Errors: `not_an_image` for empty input, text (HTML, SVG, XML, JSON, …) and known non-image
 /// files (archives, PDF, audio, video); `unsupported_format` for images outside the allow-list
-/// (HEIC/HEIF, AVIF, PSD, JPEG 2000, JPEG XL, ICO, …) and for unrecognised binary data;
+/// (HEIC/HEIF, PSD, JPEG 2000, JPEG XL, ICO, …) and for unrecognised binary data;
 /// `corrupt_input` for a damaged PNG signature.
 pub fn sniff(bytes: &[u8]) -> Result<Format, Error> {
     if bytes.is_empty() {
@@ -127,6 +132,15 @@ pub fn sniff(bytes: &[u8]) -> Result<Format, Error> {
         };
     }
     if let Some(brand) = iso_bmff_image_brand(bytes) {
+        if brand == "AVIF" {
+            return if cfg!(feature = "avif-input") {
+                Ok(Format::Avif)
+            } else {
+                Err(Error::unsupported(
+                    "AVIF input is not enabled in this build",
+                ))
+            };
+        }
         return Err(Error::unsupported(format!(
             "{brand} (ISO-BMFF image) is not accepted"
         )));
@@ -444,6 +458,11 @@ mod tests {
                 b"\0\0\0\x1cftypheic\0\0\0\0mif1heic",
                 Err(ErrorCode::UnsupportedFormat),
             ),
+            #[cfg(feature = "avif-input")]
+            (b"\0\0\0\x1cftypavif\0\0\0\0mif1avif", Ok(Format::Avif)),
+            #[cfg(feature = "avif-input")]
+            (b"\0\0\0\x1cftypavis\0\0\0\0msf1avis", Ok(Format::Avif)),
+            #[cfg(not(feature = "avif-input"))]
             (
                 b"\0\0\0\x1cftypavif\0\0\0\0mif1avif",
                 Err(ErrorCode::UnsupportedFormat),

@@ -18,11 +18,12 @@
 //! stops after a fixed number of entries, so crafted payloads (overlapping
 //! child IFDs, pointer loops) cost bounded work.
 //!
-//! One module per format (`jpeg`, `png`, `gif`, `webp`, `bmp`, `tiff`), each with its own
+//! One module per format (`jpeg`, `png`, `gif`, `webp`, `bmp`, `tiff`, `avif`), each with its own
 //! walker and tests; `exif` holds the TIFF structure reader they share (TIFF files, EXIF
 //! payloads, JPEG MPF indexes). This module holds [`read`], the bounds-checked byte readers, and
 //! the robustness test that runs every fixture, truncated and mutated, through every walker.
 
+mod avif;
 mod bmp;
 mod exif;
 mod gif;
@@ -31,6 +32,8 @@ mod png;
 mod tiff;
 mod webp;
 
+use avif::walk_avif;
+pub use avif::{AvifImage, Nclx};
 use bmp::walk_bmp;
 use exif::analyze_exif;
 use gif::walk_gif;
@@ -54,17 +57,20 @@ pub enum Kind {
     Bmp,
     /// Classic (32-bit offset) TIFF; BigTIFF is reported as malformed.
     Tiff,
+    /// AVIF still images and image sequences (ISO-BMFF, HEIF with AV1).
+    Avif,
 }
 
 impl Kind {
     /// Every container format, in declaration order.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Jpeg,
         Kind::Png,
         Kind::Gif,
         Kind::Webp,
         Kind::Bmp,
         Kind::Tiff,
+        Kind::Avif,
     ];
 }
 
@@ -147,6 +153,10 @@ pub struct ContainerInfo {
     /// after `IEND`, GIF after the `0x3B` trailer, WebP after the RIFF size.
     /// 0 when there are none or the end was not found.
     pub trailing_bytes: u64,
+    /// AVIF: where the coded images lie and how to show them. For AVIF, `orientation` comes
+    /// from the `irot`/`imir` properties (the EXIF orientation is ignored, as browsers and
+    /// libheif ignore it), and `frames` is the sequence's sample count.
+    pub avif: Option<AvifImage>,
 }
 
 /// Why the header could not be read.
@@ -189,10 +199,15 @@ pub fn read(bytes: &[u8], kind: Kind, max_frames: u32) -> Result<ContainerInfo, 
         Kind::Webp => walk_webp(bytes, max_frames, &mut info),
         Kind::Bmp => walk_bmp(bytes, &mut info),
         Kind::Tiff => walk_tiff(bytes, &mut info),
+        Kind::Avif => walk_avif(bytes, &mut info),
     }?;
     if let Some(payload) = info.exif.take() {
+        let shown = info.orientation;
         analyze_exif(&payload, &mut info);
         info.exif = Some(payload);
+        if kind == Kind::Avif {
+            info.orientation = shown;
+        }
     }
     Ok(info)
 }
@@ -249,6 +264,7 @@ fn is_sig_prefix(b: &[u8], sig: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::container::avif::tests::{avif_fixture, avifs_fixture};
     use crate::container::bmp::tests::bmp_fixture;
     use crate::container::gif::tests::{gif_bomb, gif_fixture};
     use crate::container::jpeg::tests::{jpeg_fixture, mpo_fixture, mpo_with_entries};
@@ -273,6 +289,8 @@ mod tests {
             (Kind::Jpeg, mpo_with_entries(3, &[0, 1], 2)),
             (Kind::Bmp, bmp_fixture(7, -5)),
             (Kind::Tiff, tiff_fixture()),
+            (Kind::Avif, avif_fixture()),
+            (Kind::Avif, avifs_fixture()),
         ]
     }
 

@@ -184,6 +184,7 @@ fn gray_profiles_convert_gray_to_rgb_and_keep_alpha() {
     let n = imgest::color::normalize(Decoded {
         pixels: Pixels::Image(DynamicImage::ImageLuma8(gray)),
         icc: Some(icc.clone()),
+        cicp: None,
     })
     .unwrap();
     assert!(n.converted && !n.has_alpha && n.to_srgb.is_none());
@@ -196,6 +197,7 @@ fn gray_profiles_convert_gray_to_rgb_and_keep_alpha() {
     let n = imgest::color::normalize(Decoded {
         pixels: Pixels::Image(DynamicImage::ImageLumaA8(gray_alpha)),
         icc: Some(icc),
+        cicp: None,
     })
     .unwrap();
     assert!(n.converted && n.has_alpha);

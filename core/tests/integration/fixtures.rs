@@ -290,3 +290,177 @@ pub fn webp_lossy(img: &RgbImage) -> Vec<u8> {
     let mut out = imgest::process(&png, &options).unwrap();
     out.variants.remove(0).bytes
 }
+
+/// What an AVIF fixture declares besides its AV1 data ([`avif`]).
+#[derive(Default, Clone)]
+pub struct AvifBoxes {
+    /// The `ispe` size (the AV1 frame's own size otherwise).
+    pub ispe: Option<(u32, u32)>,
+    /// `irot` angle (× 90° anticlockwise).
+    pub irot: Option<u8>,
+    /// `imir` axis.
+    pub imir: Option<u8>,
+    /// `colr` `nclx`: primaries, transfer, matrix, full range.
+    pub nclx: Option<(u16, u16, u16, bool)>,
+    /// `colr` `prof` ICC profile.
+    pub icc: Option<Vec<u8>>,
+    /// An `Exif` item (a TIFF stream, after the 4-byte offset field).
+    pub exif: Option<Vec<u8>>,
+    /// An XMP (`mime`, `application/rdf+xml`) item.
+    pub xmp: Option<Vec<u8>>,
+}
+
+fn bmff(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut out = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(body);
+    out
+}
+
+fn full_box(kind: &[u8; 4], version: u8, flags: u32, body: &[u8]) -> Vec<u8> {
+    let mut b = ((u32::from(version) << 24) | flags).to_be_bytes().to_vec();
+    b.extend_from_slice(body);
+    bmff(kind, &b)
+}
+
+/// The AV1 data of the colour and (if any) alpha image of an AVIF file.
+pub fn av1_payloads(avif: &[u8]) -> (Vec<u8>, Option<Vec<u8>>, (u32, u32)) {
+    let info = imgest::container::read(avif, imgest::container::Kind::Avif, 1).unwrap();
+    let a = info.avif.unwrap();
+    let cat = |ranges: &[std::ops::Range<usize>]| {
+        ranges
+            .iter()
+            .flat_map(|r| avif[r.clone()].to_vec())
+            .collect::<Vec<u8>>()
+    };
+    (
+        cat(&a.color),
+        a.alpha.as_deref().map(cat),
+        (info.width, info.height),
+    )
+}
+
+/// An AVIF still image around AV1 data (`color`, optional `alpha` plane) with the given boxes:
+/// items 1 (colour), 2 (alpha), 3 (Exif), 4 (XMP), all located in one `mdat`.
+pub fn avif(color: &[u8], alpha: Option<&[u8]>, size: (u32, u32), boxes: &AvifBoxes) -> Vec<u8> {
+    let ftyp = bmff(b"ftyp", b"avif\0\0\0\0avifmif1miaf");
+    let mut items: Vec<(u16, &[u8; 4], Vec<u8>)> = vec![(1, b"av01", color.to_vec())];
+    if let Some(a) = alpha {
+        items.push((2, b"av01", a.to_vec()));
+    }
+    if let Some(e) = &boxes.exif {
+        let mut data = 0u32.to_be_bytes().to_vec();
+        data.extend_from_slice(e);
+        items.push((3, b"Exif", data));
+    }
+    if let Some(x) = &boxes.xmp {
+        items.push((4, b"mime", x.clone()));
+    }
+    let meta = |base: u32| {
+        let mut iloc = vec![0x44, 0x00]; // offset and length: 4 bytes; no base offset
+        iloc.extend_from_slice(&(items.len() as u16).to_be_bytes());
+        let mut at = base;
+        for (id, _, data) in &items {
+            iloc.extend_from_slice(&id.to_be_bytes());
+            iloc.extend_from_slice(&[0, 0, 0, 1]); // data reference index, one extent
+            iloc.extend_from_slice(&at.to_be_bytes());
+            iloc.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            at += data.len() as u32;
+        }
+        let mut iinf = (items.len() as u16).to_be_bytes().to_vec();
+        for (id, kind, _) in &items {
+            let mut e = id.to_be_bytes().to_vec();
+            e.extend_from_slice(&[0, 0]);
+            e.extend_from_slice(*kind);
+            e.push(0); // name
+            if *kind == b"mime" {
+                e.extend_from_slice(b"application/rdf+xml\0");
+            }
+            iinf.extend(full_box(b"infe", 2, 0, &e));
+        }
+        let mut iref = Vec::new();
+        if alpha.is_some() {
+            iref.extend(bmff(b"auxl", &[0, 2, 0, 1, 0, 1]));
+        }
+        for id in [3u16, 4] {
+            if items.iter().any(|i| i.0 == id) {
+                let mut r = id.to_be_bytes().to_vec();
+                r.extend_from_slice(&[0, 1, 0, 1]);
+                iref.extend(bmff(b"cdsc", &r));
+            }
+        }
+        let (w, h) = boxes.ispe.unwrap_or(size);
+        let mut wh = w.to_be_bytes().to_vec();
+        wh.extend_from_slice(&h.to_be_bytes());
+        let mut ipco = Vec::new();
+        let mut color_props = Vec::new();
+        let mut n = 0u8;
+        let mut add = |ipco: &mut Vec<u8>, props: &mut Vec<u8>, b: Vec<u8>| {
+            ipco.extend(b);
+            n += 1;
+            props.push(n);
+        };
+        add(&mut ipco, &mut color_props, full_box(b"ispe", 0, 0, &wh));
+        if let Some((p, t, m, f)) = boxes.nclx {
+            let mut c = b"nclx".to_vec();
+            for v in [p, t, m] {
+                c.extend_from_slice(&v.to_be_bytes());
+            }
+            c.push(if f { 0x80 } else { 0 });
+            add(&mut ipco, &mut color_props, bmff(b"colr", &c));
+        }
+        if let Some(icc) = &boxes.icc {
+            let mut c = b"prof".to_vec();
+            c.extend_from_slice(icc);
+            add(&mut ipco, &mut color_props, bmff(b"colr", &c));
+        }
+        if let Some(a) = boxes.irot {
+            add(&mut ipco, &mut color_props, bmff(b"irot", &[a]));
+        }
+        if let Some(a) = boxes.imir {
+            add(&mut ipco, &mut color_props, bmff(b"imir", &[a]));
+        }
+        let mut alpha_props = Vec::new();
+        if alpha.is_some() {
+            add(&mut ipco, &mut alpha_props, full_box(b"ispe", 0, 0, &wh));
+            add(
+                &mut ipco,
+                &mut alpha_props,
+                full_box(
+                    b"auxC",
+                    0,
+                    0,
+                    b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha\0",
+                ),
+            );
+        }
+        let mut ipma = Vec::new();
+        let entries: Vec<(u16, &Vec<u8>)> = [(1, &color_props), (2, &alpha_props)]
+            .into_iter()
+            .filter(|(_, p)| !p.is_empty())
+            .collect();
+        ipma.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+        for (id, props) in entries {
+            ipma.extend_from_slice(&id.to_be_bytes());
+            ipma.push(props.len() as u8);
+            ipma.extend(props.iter().map(|p| p | 0x80));
+        }
+        let mut iprp = bmff(b"ipco", &ipco);
+        iprp.extend(full_box(b"ipma", 0, 0, &ipma));
+        let mut body = full_box(b"hdlr", 0, 0, b"\0\0\0\0pict\0\0\0\0\0\0\0\0\0\0\0\0\0");
+        body.extend(full_box(b"pitm", 0, 0, &[0, 1]));
+        body.extend(full_box(b"iloc", 0, 0, &iloc));
+        body.extend(full_box(b"iinf", 0, 0, &iinf));
+        if !iref.is_empty() {
+            body.extend(full_box(b"iref", 0, 0, &iref));
+        }
+        body.extend(bmff(b"iprp", &iprp));
+        full_box(b"meta", 0, 0, &body)
+    };
+    let len = meta(0).len();
+    let mut out = ftyp.clone();
+    out.extend(meta((ftyp.len() + len + 8) as u32));
+    let data: Vec<u8> = items.iter().flat_map(|i| i.2.clone()).collect();
+    out.extend(bmff(b"mdat", &data));
+    out
+}

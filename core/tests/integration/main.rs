@@ -1,6 +1,7 @@
 //! The single integration-test binary of imgest.
 
 mod api;
+mod avif;
 mod budget;
 mod corpus;
 mod fixtures;
