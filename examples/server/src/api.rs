@@ -414,8 +414,13 @@ pub struct VariantInfo {
     pub width: i64,
     /// Height in pixels.
     pub height: i64,
-    /// `webp`.
+    /// The format of `url`'s bytes for a client that accepts only this one: the first of
+    /// `IMGEST_OUTPUT_FORMATS` (`webp` by default).
     pub format: String,
+    /// Every format the variant is stored in (`["webp", "avif"]` with
+    /// `IMGEST_OUTPUT_FORMATS=webp,avif`): `url` serves the one `Accept` prefers, and
+    /// `url?format=avif` a given one. `bytes` and `sha256` are those of `format`.
+    pub formats: Vec<String>,
     /// Size in bytes.
     pub bytes: i64,
     /// sha256 of the bytes (also the `ETag`).
@@ -466,20 +471,27 @@ async fn image_info(state: &AppState, row: db::ImageRow) -> Result<ImageInfo, Ap
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or(serde_json::Value::Null);
     let expires = state.signer.expiry(db::now_ms() as u64 / 1000);
+    // One entry per variant name (its first stored format), listing every format stored.
+    let mut listed: Vec<VariantInfo> = Vec::new();
+    for v in variants {
+        if let Some(seen) = listed.iter_mut().find(|l| l.name == v.name) {
+            seen.formats.push(v.format);
+            continue;
+        }
+        listed.push(VariantInfo {
+            url: format!("/api/v1/images/{}/{}", row.id, v.name),
+            signed_url: state.signer.url(&row.id, &v.name, expires),
+            name: v.name,
+            width: v.width,
+            height: v.height,
+            formats: vec![v.format.clone()],
+            format: v.format,
+            bytes: v.bytes,
+            sha256: v.sha256,
+        });
+    }
     Ok(ImageInfo {
-        variants: variants
-            .into_iter()
-            .map(|v| VariantInfo {
-                url: format!("/api/v1/images/{}/{}", row.id, v.name),
-                signed_url: state.signer.url(&row.id, &v.name, expires),
-                name: v.name,
-                width: v.width,
-                height: v.height,
-                format: v.format,
-                bytes: v.bytes,
-                sha256: v.sha256,
-            })
-            .collect(),
+        variants: listed,
         dominant_color: result["dominant_color"].clone(),
         palette: result["palette"].clone(),
         placeholder: result["placeholder"].clone(),
@@ -558,20 +570,22 @@ impl FromRequestParts<AppState> for VariantAccess {
 
 /// A variant's bytes, with a bearer token or through its `signed_url`.
 #[utoipa::path(get, path = "/api/v1/images/{id}/{variant}", tag = "images",
-    params(("id" = String, Path), ("variant" = String, Path, description = "thumbnail, medium, large or original"), SignedQuery),
+    params(("id" = String, Path), ("variant" = String, Path, description = "thumbnail, medium, large or original"), SignedQuery, FormatQuery),
     responses(
-        (status = 200, content_type = "image/webp", body = Vec<u8>, description = "the bytes; `ETag` = sha256. \
+        (status = 200, content((Vec<u8> = "image/webp"), (Vec<u8> = "image/avif")), description = "the bytes, in the format `Accept` \
+            prefers among those stored (AVIF when accepted and stored, else WebP; `Vary: Accept`) or the one `?format=` names; `ETag` = sha256. \
             `Cache-Control: private, immutable` with a token; `public, immutable` until the expiry through a signed URL"),
         (status = 304, description = "`If-None-Match` matched"),
         (status = 401, body = ErrorBody, description = "no signature and no or bad token"),
         (status = 403, body = ErrorBody, description = "a signed URL that was tampered with or has expired"),
-        (status = 404, body = ErrorBody, description = "no such image (deleted, or another user's) or variant"),
+        (status = 404, body = ErrorBody, description = "no such image (deleted, or another user's) or variant, or not in the `?format=` asked for"),
     ),
     security((), ("bearer" = [])))]
 pub async fn get_variant(
     State(state): State<AppState>,
     access: VariantAccess,
     Path((id, name)): Path<(String, String)>,
+    Query(choice): Query<FormatQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let cache = match access {
@@ -605,11 +619,30 @@ pub async fn get_variant(
         }
     };
     // A deleted image has no variants left: its signed URLs answer 404.
-    let variant = db::variants_of(&state.db, &id)
+    let stored: Vec<db::VariantRow> = db::variants_of(&state.db, &id)
         .await?
         .into_iter()
-        .find(|v| v.name == name)
-        .ok_or_else(|| ApiError::not_found("variant"))?;
+        .filter(|v| v.name == name)
+        .collect();
+    if stored.is_empty() {
+        return Err(ApiError::not_found("variant"));
+    }
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let variant = match &choice.format {
+        Some(format) => stored
+            .into_iter()
+            .find(|v| v.format.eq_ignore_ascii_case(format))
+            .ok_or_else(|| ApiError::not_found("variant in this format"))?,
+        None => negotiate(stored, accept),
+    };
+    // Without `?format=` the answer depends on `Accept`: caches must key on it.
+    let vary = choice
+        .format
+        .is_none()
+        .then_some((header::VARY, HeaderValue::from_static("accept")));
     let etag = format!("\"{}\"", variant.sha256);
     let etag_value = HeaderValue::from_str(&etag).map_err(|e| ApiError::internal("etag", e))?;
     // Weak comparison, a list of tags or `*`, as RFC 9110 has it.
@@ -618,11 +651,13 @@ pub async fn get_variant(
         .typed_get::<IfNoneMatch>()
         .is_some_and(|condition| !condition.precondition_passes(&tag));
     if matches {
-        return Ok((
+        let mut response = (
             StatusCode::NOT_MODIFIED,
             [(header::ETAG, etag_value), (header::CACHE_CONTROL, cache)],
         )
-            .into_response());
+            .into_response();
+        response.headers_mut().extend(vary);
+        return Ok(response);
     }
     let storage = state.storage.clone();
     let key = variant.storage_key.clone();
@@ -648,6 +683,45 @@ pub async fn get_variant(
         Body::from(bytes),
     )
         .into_response())
+    .map(|mut response: Response| {
+        response.headers_mut().extend(vary);
+        response
+    })
+}
+
+/// `?format=` on a variant's URL.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FormatQuery {
+    /// Serve this stored format (`webp`, `avif`) whatever `Accept` says; 404 when the variant
+    /// is not stored in it.
+    pub format: Option<String>,
+}
+
+/// The stored format a client gets without `?format=`: AVIF when `Accept` lists `image/avif`
+/// (with a non-zero `q`) and the variant is stored as AVIF, else WebP, else the first stored
+/// format. Wildcards (`image/*`, `*/*`) do not count: browsers that read AVIF name it.
+fn negotiate(stored: Vec<db::VariantRow>, accept: &str) -> db::VariantRow {
+    let accepts = |mime: &str| {
+        accept.split(',').any(|range| {
+            let mut parts = range.split(';').map(str::trim);
+            parts.next().is_some_and(|m| m.eq_ignore_ascii_case(mime))
+                && !parts.any(|p| {
+                    p.strip_prefix("q=")
+                        .and_then(|q| q.trim().parse::<f32>().ok())
+                        .is_some_and(|q| q <= 0.0)
+                })
+        })
+    };
+    let pick = |format: &str| stored.iter().position(|v| v.format == format);
+    let at = pick("avif")
+        .filter(|_| accepts("image/avif"))
+        .or_else(|| pick("webp"))
+        .unwrap_or(0);
+    stored
+        .into_iter()
+        .nth(at)
+        .expect("one stored variant at least")
 }
 
 /// Paging.

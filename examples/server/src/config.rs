@@ -41,6 +41,10 @@ pub struct Config {
     pub max_upload_bytes: u64,
     /// WebP quality of every variant (`WEBP_QUALITY`, 85).
     pub webp_quality: u8,
+    /// The formats every variant is stored in (`IMGEST_OUTPUT_FORMATS`, `webp`; `webp,avif`
+    /// stores both, and `GET /api/v1/images/{id}/{variant}` picks one by `Accept`). The first is
+    /// the one served to clients that accept none of the others.
+    pub output_formats: Vec<imgest::OutputFormat>,
     /// Where to listen (`IMGEST_HOST`, `IMGEST_PORT`; 127.0.0.1:8000).
     pub addr: SocketAddr,
     /// Upload bodies received at once (`IMGEST_MAX_CONCURRENT_UPLOADS`, 32); more get 503.
@@ -171,6 +175,13 @@ impl Config {
             rate_limit_max_uploads: number("RATE_LIMIT_MAX_UPLOADS", 50, 1, 1_000_000)? as u32,
             max_upload_bytes: number("MAX_UPLOAD_SIZE_MB", 10, 1, 1024)? * 1024 * 1024,
             webp_quality: number("WEBP_QUALITY", 85, 1, 100)? as u8,
+            output_formats: match var("IMGEST_OUTPUT_FORMATS") {
+                None => vec![imgest::OutputFormat::Webp],
+                Some(list) => parse_formats(&list).map_err(|problem| ConfigError {
+                    name: "IMGEST_OUTPUT_FORMATS",
+                    problem,
+                })?,
+            },
             addr: SocketAddr::new(host, port),
             workers: number("IMGEST_WORKERS", cores as u64, 1, 256)? as usize,
             max_concurrent_uploads: number("IMGEST_MAX_CONCURRENT_UPLOADS", 32, 1, 100_000)?
@@ -207,6 +218,26 @@ impl Config {
             )?),
         })
     }
+}
+
+/// `IMGEST_OUTPUT_FORMATS`: comma-separated `webp` and `avif` (each at most once).
+fn parse_formats(list: &str) -> Result<Vec<imgest::OutputFormat>, String> {
+    let mut formats = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let format = match name.to_ascii_lowercase().as_str() {
+            "webp" => imgest::OutputFormat::Webp,
+            "avif" => imgest::OutputFormat::Avif,
+            _ => return Err(format!("{name:?} is not an output format (webp or avif)")),
+        };
+        if formats.contains(&format) {
+            return Err(format!("{name} is listed twice"));
+        }
+        formats.push(format);
+    }
+    if formats.is_empty() {
+        return Err("no format listed (webp, avif)".into());
+    }
+    Ok(formats)
 }
 
 /// `CORS_ORIGINS`: comma-separated exact origins, `scheme://host[:port]` as a browser sends
@@ -287,12 +318,28 @@ mod tests {
     }
 
     #[test]
+    fn output_formats() {
+        let key = ("JWT_SECRET_KEY", "0123456789abcdef0123");
+        let c = Config::from_env(env(&[key]), None).unwrap();
+        assert_eq!(c.output_formats, [imgest::OutputFormat::Webp]);
+        let c =
+            Config::from_env(env(&[key, ("IMGEST_OUTPUT_FORMATS", "webp, AVIF")]), None).unwrap();
+        assert_eq!(
+            c.output_formats,
+            [imgest::OutputFormat::Webp, imgest::OutputFormat::Avif]
+        );
+    }
+
+    #[test]
     fn bad_values_name_the_variable() {
         let e = Config::from_env(env(&[]), None).unwrap_err();
         assert_eq!(e.name, "JWT_SECRET_KEY");
         let base = [("JWT_SECRET_KEY", "0123456789abcdef0123")];
         for (name, value) in [
             ("WEBP_QUALITY", "101"),
+            ("IMGEST_OUTPUT_FORMATS", "webp,gif"),
+            ("IMGEST_OUTPUT_FORMATS", "avif,avif"),
+            ("IMGEST_OUTPUT_FORMATS", " , "),
             ("MAX_UPLOAD_SIZE_MB", "ten"),
             ("RATE_LIMIT_MAX_UPLOADS", "0"),
             ("STORAGE_BACKEND", "ftp"),

@@ -264,7 +264,7 @@ fn process(state: &AppState, key: &str, prefix: &str) -> Attempt {
         .iter()
         .zip(stored)
         .map(|(v, s)| VariantRow {
-            name: v.name.clone(),
+            name: state.public_name(&v.name).to_string(),
             storage_key: s.key,
             content_type: s.content_type.to_string(),
             width: i64::from(v.width),

@@ -55,6 +55,9 @@ pub struct Inner {
     pub storage: Arc<dyn Storage>,
     /// The pipelines every job runs on (one set of options; scratch kept across jobs).
     pub pipelines: imgest::PipelinePool,
+    /// The pipeline's variant names and the public name each is stored under: a variant in a
+    /// second output format runs as `{name}-{format}` and is stored as `name` in that format.
+    pub variant_names: Vec<(String, String)>,
     /// Bounds the CPU work running at once (one permit per worker).
     pub cpu: Arc<Semaphore>,
     /// Bounds the upload bodies held in memory at once.
@@ -65,6 +68,42 @@ pub struct Inner {
     pub metrics: metrics::Metrics,
     /// Signs and checks variant URLs.
     pub signer: signed::Signer,
+}
+
+/// Every base variant in every configured output format (the first format keeps the name;
+/// the others run as `{name}-{format}`), with `WEBP_QUALITY` on the WebP ones, and the public
+/// name of each.
+fn output_variants(
+    base: &[imgest::Variant],
+    config: &Config,
+) -> (Vec<imgest::Variant>, Vec<(String, String)>) {
+    let mut variants = Vec::new();
+    let mut names = Vec::new();
+    for (i, &format) in config.output_formats.iter().enumerate() {
+        for v in base {
+            let mut v = v.clone().with_format(format);
+            if format == imgest::OutputFormat::Webp {
+                v.quality = config.webp_quality;
+            }
+            let public = v.name.clone();
+            if i > 0 {
+                v.name = format!("{}-{}", v.name, format.as_str());
+            }
+            names.push((v.name.clone(), public));
+            variants.push(v);
+        }
+    }
+    (variants, names)
+}
+
+impl Inner {
+    /// The name a pipeline variant is stored under.
+    pub fn public_name<'a>(&'a self, pipeline_name: &'a str) -> &'a str {
+        self.variant_names
+            .iter()
+            .find(|(n, _)| n == pipeline_name)
+            .map_or(pipeline_name, |(_, public)| public)
+    }
 }
 
 impl Deref for AppState {
@@ -105,9 +144,8 @@ impl AppState {
         let mut options = imgest::Options::default()
             .with_timeout_ms(Some(config.job_timeout.as_millis().max(1) as u64));
         options.limits.max_input_bytes = config.max_upload_bytes;
-        for v in &mut options.variants {
-            v.quality = config.webp_quality;
-        }
+        let (variants, variant_names) = output_variants(&options.variants, &config);
+        options.variants = variants;
         let pipelines = imgest::PipelinePool::new(options).map_err(|e| e.to_string())?;
         let signer = signed::Signer::new(&config.jwt_secret, config.signed_url_ttl.as_secs());
         Ok(AppState(Arc::new(Inner {
@@ -119,6 +157,7 @@ impl AppState {
             worker_name: format!("{}-{}", queue::hostname(), std::process::id()),
             storage,
             pipelines,
+            variant_names,
             wake: Notify::new(),
             metrics: metrics::Metrics::new(),
             signer,

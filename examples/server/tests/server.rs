@@ -153,6 +153,96 @@ fn upload_process_fetch_delete() {
     assert_eq!(stats["storage"]["total_bytes"], 0);
 }
 
+/// `IMGEST_OUTPUT_FORMATS=webp,avif`: every variant stored in both; the variant URL serves AVIF
+/// to clients that accept it (`Vary: Accept`), WebP to the rest, and `?format=` forces one. An
+/// AVIF upload is processed like any other.
+#[test]
+fn avif_and_webp_variants_by_accept() {
+    let s = Server::start(&[("IMGEST_OUTPUT_FORMATS", "webp,avif")]);
+    let token = s.token("ava");
+    let accepted = upload_ok(&s, &token, "g.png", png(320, 200));
+    let job = s.wait_job(&token, accepted["job_id"].as_str().unwrap(), JOB_TIMEOUT);
+    assert_eq!(job["status"], "done", "{job}");
+    let id = accepted["image_id"].as_str().unwrap();
+    let image = s.json(&token, &format!("/api/v1/images/{id}"));
+    let variants = image["variants"].as_array().unwrap();
+    assert_eq!(variants.len(), 4, "{image}");
+    for v in variants {
+        assert_eq!(v["format"], "webp");
+        assert_eq!(v["formats"], serde_json::json!(["webp", "avif"]), "{v}");
+    }
+    let stats = s.stats();
+    assert_eq!(stats["storage"]["total_variants"], 8);
+    let fetch = |accept: Option<&str>, query: &str| {
+        let mut r = s
+            .client
+            .get(s.url(&format!("/api/v1/images/{id}/thumbnail{query}")))
+            .bearer_auth(&token);
+        if let Some(a) = accept {
+            r = r.header("accept", a);
+        }
+        r.send().unwrap()
+    };
+    let chrome = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
+    for (accept, query, want) in [
+        (Some(chrome), "", "image/avif"),
+        (Some("image/webp,*/*"), "", "image/webp"),
+        (Some("image/avif;q=0,image/webp"), "", "image/webp"),
+        (Some("image/*"), "", "image/webp"),
+        (None, "", "image/webp"),
+        (None, "?format=avif", "image/avif"),
+        (Some(chrome), "?format=webp", "image/webp"),
+    ] {
+        let r = fetch(accept, query);
+        assert_eq!(r.status(), 200, "{accept:?} {query}");
+        assert_eq!(r.headers()["content-type"], want, "{accept:?} {query}");
+        let vary = r
+            .headers()
+            .get("vary")
+            .map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(
+            vary.is_some(),
+            query.is_empty(),
+            "Vary for {accept:?} {query}"
+        );
+        let etag = r.headers()["etag"].to_str().unwrap().to_string();
+        let bytes = r.bytes().unwrap();
+        if want == "image/avif" {
+            assert_eq!(&bytes[4..12], b"ftypavif");
+        } else {
+            assert_eq!(&bytes[8..12], b"WEBP");
+        }
+        // The ETag names the format's own bytes.
+        let again = s
+            .client
+            .get(s.url(&format!("/api/v1/images/{id}/thumbnail{query}")))
+            .bearer_auth(&token)
+            .header("accept", accept.unwrap_or("*/*"))
+            .header("if-none-match", &etag)
+            .send()
+            .unwrap();
+        assert_eq!(again.status(), 304, "{accept:?} {query}");
+    }
+    assert_eq!(fetch(None, "?format=png").status(), 404);
+    // An AVIF upload (the AVIF variant just served) is processed.
+    let avif = fetch(None, "?format=avif").bytes().unwrap().to_vec();
+    let accepted = upload_ok(&s, &token, "t.avif", avif);
+    let job = s.wait_job(&token, accepted["job_id"].as_str().unwrap(), JOB_TIMEOUT);
+    assert_eq!(job["status"], "done", "{job}");
+    let image = s.json(
+        &token,
+        &format!("/api/v1/images/{}", accepted["image_id"].as_str().unwrap()),
+    );
+    assert_eq!(image["source"]["format"], "avif");
+    assert_eq!(
+        (
+            image["source"]["width"].as_u64(),
+            image["source"]["height"].as_u64()
+        ),
+        (Some(150), Some(94))
+    );
+}
+
 #[test]
 fn same_bytes_from_two_users_stay_independent() {
     let s = Server::start(&[]);
@@ -289,6 +379,8 @@ fn check_refusal(f: &Value, status: u16, code: &str) {
     let path = f["path"].as_str().unwrap();
     let outcome = f["outcome"].as_str().unwrap();
     let allowed: &[&str] = match (outcome, f["reason"].as_str()) {
+        // AVIF uploads are accepted; HEIC stays unsupported.
+        ("accept-or-unsupported", _) if f["magic_format"] == "avif" => &[],
         ("reject", Some("truncated" | "corrupt")) => &["corrupt_input", "unsupported_format"],
         ("reject", Some("bomb")) | ("reject-or-accept-without-inflating", _) => &["limit_exceeded"],
         ("reject", Some("unsupported")) | ("accept-or-unsupported", _) => &["unsupported_format"],
