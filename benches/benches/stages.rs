@@ -91,6 +91,19 @@ fn stages(c: &mut Criterion) {
         });
         g.finish();
 
+        // AVIF input: the 800-px frame as imgest's own AVIF (q85, effort 0: made once here),
+        // checked and decoded (rav1d, then YUV 4:4:4 to RGB).
+        let avif800 = encode::encode(&medium, &avif.clone().with_effort(0), has_alpha).unwrap();
+        let mut g = c.benchmark_group("check+decode800_avif");
+        g.throughput(Throughput::Elements(u64::from(mw) * u64::from(mh)));
+        g.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter(|| {
+                let checked = validate::check(&avif800, &limits).unwrap();
+                decode::decode(&avif800, &checked, &limits).unwrap()
+            })
+        });
+        g.finish();
+
         let mut g = c.benchmark_group("dominant");
         g.throughput(Throughput::Elements(pixels));
         g.bench_function(BenchmarkId::from_parameter(name), |b| {
