@@ -211,7 +211,7 @@ fn nclx_and_icc_colour_is_converted_to_srgb() {
 }
 
 #[test]
-fn ten_and_twelve_bit_avif_decode_to_8_bit() {
+fn ten_bit_avif_decodes_to_8_bit() {
     let img = source();
     let pixels: Vec<ravif::RGB8> = img
         .pixels()
@@ -272,4 +272,36 @@ fn truncated_or_damaged_avif_is_corrupt_input() {
     let garbage = vec![0x5A; color.len()];
     let err = prepare(&fixtures::avif(&garbage, None, size, &AvifBoxes::default())).unwrap_err();
     assert_eq!(err.code(), ErrorCode::CorruptInput, "{err}");
+}
+
+#[test]
+fn a_sequence_shows_its_first_frame() {
+    let img = source();
+    let (color, _, size) = av1_payloads(&encode(&Frame::Rgb(img.clone()), 90, false));
+    let file = fixtures::avifs_sequence(&color, size, 4);
+    let p = prepare(&file).unwrap();
+    assert_eq!(
+        (p.source.width, p.source.height, p.source.frames),
+        (96, 64, 5)
+    );
+    let original = Frame::Rgb(img).into_rgba();
+    let err = mean_abs_diff(p.image.as_raw(), original.as_raw());
+    assert!(err < 2.0, "first frame error {err:.2}");
+    // The frame limit counts the sequence's samples.
+    let opts = Options::default().with_limits(Limits::default().with_max_frames(3));
+    assert_eq!(
+        process(&file, &opts).unwrap_err().code(),
+        ErrorCode::LimitExceeded
+    );
+}
+
+#[test]
+fn a_tiled_grid_image_is_unsupported_format() {
+    let (color, _, size) = av1_payloads(&encode(&Frame::Rgb(source()), 60, false));
+    let mut file = fixtures::avif(&color, None, size, &AvifBoxes::default());
+    // The primary item's type `av01` → `grid` (a derived image of tiles).
+    let at = fixtures::find(&file, b"av01").unwrap();
+    file[at..at + 4].copy_from_slice(b"grid");
+    let err = prepare(&file).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::UnsupportedFormat, "{err}");
 }

@@ -213,7 +213,15 @@ pub fn with_scans(jpeg: &[u8], n: usize) -> Vec<u8> {
 
 /// Whether `needle` occurs in `hay` (an empty needle never does).
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+    find(hay, needle).is_some()
+}
+
+/// Where `needle` first occurs in `hay`.
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return None;
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Lower-case hex of `bytes`.
@@ -461,6 +469,41 @@ pub fn avif(color: &[u8], alpha: Option<&[u8]>, size: (u32, u32), boxes: &AvifBo
     let mut out = ftyp.clone();
     out.extend(meta((ftyp.len() + len + 8) as u32));
     let data: Vec<u8> = items.iter().flat_map(|i| i.2.clone()).collect();
+    out.extend(bmff(b"mdat", &data));
+    out
+}
+
+/// An AVIF image sequence without a primary item: one `pict` track whose first sample is
+/// `first` (then `more` samples of garbage the decoder never reads), `size` in its sample entry.
+pub fn avifs_sequence(first: &[u8], size: (u32, u32), more: u32) -> Vec<u8> {
+    let ftyp = bmff(b"ftyp", b"avis\0\0\0\0avismsf1");
+    let moov = |offset: u32| {
+        let mut entry = vec![0; 24];
+        entry.extend_from_slice(&(size.0 as u16).to_be_bytes());
+        entry.extend_from_slice(&(size.1 as u16).to_be_bytes());
+        entry.extend_from_slice(&[0; 50]);
+        let mut stsd = 1u32.to_be_bytes().to_vec();
+        stsd.extend(bmff(b"av01", &entry));
+        let mut stbl = full_box(b"stsd", 0, 0, &stsd);
+        let mut stsz = 0u32.to_be_bytes().to_vec();
+        stsz.extend_from_slice(&(1 + more).to_be_bytes());
+        stsz.extend_from_slice(&(first.len() as u32).to_be_bytes());
+        for _ in 0..more {
+            stsz.extend_from_slice(&4u32.to_be_bytes());
+        }
+        stbl.extend(full_box(b"stsz", 0, 0, &stsz));
+        let mut stco = 1u32.to_be_bytes().to_vec();
+        stco.extend_from_slice(&offset.to_be_bytes());
+        stbl.extend(full_box(b"stco", 0, 0, &stco));
+        let mut mdia = full_box(b"hdlr", 0, 0, b"\0\0\0\0pict\0\0\0\0\0\0\0\0\0\0\0\0\0");
+        mdia.extend(bmff(b"minf", &bmff(b"stbl", &stbl)));
+        bmff(b"moov", &bmff(b"trak", &bmff(b"mdia", &mdia)))
+    };
+    let offset = ftyp.len() + moov(0).len() + 8;
+    let mut out = ftyp;
+    out.extend(moov(offset as u32));
+    let mut data = first.to_vec();
+    data.extend(std::iter::repeat_n(0xEE, 4 * more as usize));
     out.extend(bmff(b"mdat", &data));
     out
 }
