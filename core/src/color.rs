@@ -117,6 +117,7 @@ pub(crate) fn transform(profile: &Profile, src: DataType, dst: DataType) -> Opti
 /// the BT.709-family camera curves, as browsers show them. Wide-gamut primaries (Display P3,
 /// BT.2020, ...) and other curves (gamma 2.2/2.8, linear, PQ, HLG; PQ and HLG without tone
 /// mapping) are converted. Code points qcms does not model are taken as sRGB.
+#[cfg(feature = "avif-input")]
 fn cicp_profile(n: crate::container::Nclx) -> Option<Box<Profile>> {
     let srgb_like_curve = matches!(n.transfer, 1 | 2 | 6 | 13 | 14 | 15);
     let primaries = match n.primaries {
@@ -225,15 +226,15 @@ const BAND_PIXELS: usize = 1 << 16;
 /// [`normalize`], checking `budget` between bands of the whole-image conversions.
 pub(crate) fn normalize_within(decoded: Decoded, budget: &Budget) -> Result<Normalized, Error> {
     let icc = decoded.icc.as_deref();
-    let mut profile = icc.and_then(|icc| Profile::new_from_slice(&prefer_colorimetric(icc), false));
+    let profile = icc.and_then(|icc| Profile::new_from_slice(&prefer_colorimetric(icc), false));
     let icc_description = profile.as_ref().and(icc).and_then(description);
-    let mut space = icc.and_then(data_color_space);
-    if icc.is_none()
-        && let Some(p) = decoded.cicp.and_then(cicp_profile)
-    {
-        profile = Some(p);
-        space = Some(b"RGB ");
-    }
+    let space = icc.and_then(data_color_space);
+    // Colour stated by code points (AVIF only: left out of builds without AVIF input).
+    #[cfg(feature = "avif-input")]
+    let (profile, space) = match (icc, decoded.cicp.and_then(cicp_profile)) {
+        (None, Some(p)) => (Some(p), Some(&b"RGB "[..])),
+        _ => (profile, space),
+    };
     match decoded.pixels {
         Pixels::Cmyk {
             width,

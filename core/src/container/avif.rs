@@ -14,39 +14,6 @@ use std::ops::Range;
 
 use super::*;
 
-/// Where an AVIF's coded images lie and how to show them ([`ContainerInfo::avif`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AvifImage {
-    /// Byte ranges of the colour image's AV1 data (an item's extents, in order).
-    pub color: Vec<Range<usize>>,
-    /// Byte ranges of the alpha plane's AV1 data, when the image has one.
-    pub alpha: Option<Vec<Range<usize>>>,
-    /// The colour is premultiplied by alpha (`prem` reference).
-    pub premultiplied: bool,
-    /// The `nclx` colour box: colour primaries, transfer characteristics, matrix
-    /// coefficients (ITU-T H.273 code points) and the full-range flag.
-    pub nclx: Option<Nclx>,
-    /// Bits per channel from `pixi` (the AV1 sequence header is what the decoder follows).
-    pub depth: Option<u8>,
-    /// The primary item is a derived `grid` image (tiles), which is not decoded.
-    pub grid: bool,
-    /// The image is the first frame of a sequence (no primary item).
-    pub sequence: bool,
-}
-
-/// An `nclx` colour box (ITU-T H.273 code points).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Nclx {
-    /// Colour primaries (1 = BT.709/sRGB, 9 = BT.2020, 12 = Display P3).
-    pub primaries: u16,
-    /// Transfer characteristics (13 = sRGB, 16 = PQ, 18 = HLG).
-    pub transfer: u16,
-    /// Matrix coefficients (0 = identity/RGB, 1 = BT.709, 6 = BT.601, 9 = BT.2020).
-    pub matrix: u16,
-    /// Full-range samples (else studio range).
-    pub full_range: bool,
-}
-
 /// One box: its type and the range of its payload (after the size/type header).
 struct Bx {
     typ: [u8; 4],

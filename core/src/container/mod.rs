@@ -23,6 +23,7 @@
 //! payloads, JPEG MPF indexes). This module holds [`read`], the bounds-checked byte readers, and
 //! the robustness test that runs every fixture, truncated and mutated, through every walker.
 
+#[cfg(feature = "avif-input")]
 mod avif;
 mod bmp;
 mod exif;
@@ -32,8 +33,8 @@ mod png;
 mod tiff;
 mod webp;
 
+#[cfg(feature = "avif-input")]
 use avif::walk_avif;
-pub use avif::{AvifImage, Nclx};
 use bmp::walk_bmp;
 use exif::analyze_exif;
 use gif::walk_gif;
@@ -159,6 +160,39 @@ pub struct ContainerInfo {
     pub avif: Option<AvifImage>,
 }
 
+/// Where an AVIF's coded images lie and how to show them ([`ContainerInfo::avif`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AvifImage {
+    /// Byte ranges of the colour image's AV1 data (an item's extents, in order).
+    pub color: Vec<std::ops::Range<usize>>,
+    /// Byte ranges of the alpha plane's AV1 data, when the image has one.
+    pub alpha: Option<Vec<std::ops::Range<usize>>>,
+    /// The colour is premultiplied by alpha (`prem` reference).
+    pub premultiplied: bool,
+    /// The `nclx` colour box: colour primaries, transfer characteristics, matrix
+    /// coefficients (ITU-T H.273 code points) and the full-range flag.
+    pub nclx: Option<Nclx>,
+    /// Bits per channel from `pixi` (the AV1 sequence header is what the decoder follows).
+    pub depth: Option<u8>,
+    /// The primary item is a derived `grid` image (tiles), which is not decoded.
+    pub grid: bool,
+    /// The image is the first frame of a sequence (no primary item).
+    pub sequence: bool,
+}
+
+/// An `nclx` colour box (ITU-T H.273 code points).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Nclx {
+    /// Colour primaries (1 = BT.709/sRGB, 9 = BT.2020, 12 = Display P3).
+    pub primaries: u16,
+    /// Transfer characteristics (13 = sRGB, 16 = PQ, 18 = HLG).
+    pub transfer: u16,
+    /// Matrix coefficients (0 = identity/RGB, 1 = BT.709, 6 = BT.601, 9 = BT.2020).
+    pub matrix: u16,
+    /// Full-range samples (else studio range).
+    pub full_range: bool,
+}
+
 /// Why the header could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
@@ -199,7 +233,12 @@ pub fn read(bytes: &[u8], kind: Kind, max_frames: u32) -> Result<ContainerInfo, 
         Kind::Webp => walk_webp(bytes, max_frames, &mut info),
         Kind::Bmp => walk_bmp(bytes, &mut info),
         Kind::Tiff => walk_tiff(bytes, &mut info),
+        #[cfg(feature = "avif-input")]
         Kind::Avif => walk_avif(bytes, &mut info),
+        #[cfg(not(feature = "avif-input"))]
+        Kind::Avif => Err(HeaderError::Malformed(
+            "AVIF input is not enabled in this build",
+        )),
     }?;
     if let Some(payload) = info.exif.take() {
         let shown = info.orientation;
@@ -264,6 +303,7 @@ fn is_sig_prefix(b: &[u8], sig: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(feature = "avif-input")]
     use crate::container::avif::tests::{avif_fixture, avifs_fixture};
     use crate::container::bmp::tests::bmp_fixture;
     use crate::container::gif::tests::{gif_bomb, gif_fixture};
@@ -289,7 +329,9 @@ mod tests {
             (Kind::Jpeg, mpo_with_entries(3, &[0, 1], 2)),
             (Kind::Bmp, bmp_fixture(7, -5)),
             (Kind::Tiff, tiff_fixture()),
+            #[cfg(feature = "avif-input")]
             (Kind::Avif, avif_fixture()),
+            #[cfg(feature = "avif-input")]
             (Kind::Avif, avifs_fixture()),
         ]
     }
