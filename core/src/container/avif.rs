@@ -87,6 +87,16 @@ fn uint(b: &[u8], at: usize, n: usize) -> Option<u64> {
     }
 }
 
+/// A 16-bit (`wide` false) or 32-bit big-endian field at `at` (item ids and counts, whose width
+/// a box's version picks), and its width in bytes.
+fn field(b: &[u8], at: usize, wide: bool) -> Option<(u32, usize)> {
+    if wide {
+        be32(b, at).map(|v| (v, 4))
+    } else {
+        be16(b, at).map(|v| (u32::from(v), 2))
+    }
+}
+
 /// A full box's version and flags, and the payload after them.
 fn full(b: &[u8], body: &Range<usize>) -> Option<(u8, u32, Range<usize>)> {
     let vf = be32(b, body.start)?;
@@ -297,7 +307,7 @@ pub(super) fn walk_avif(b: &[u8], info: &mut ContainerInfo) -> Res {
                     if info.exif.is_none()
                         && let Ok(ranges) = m.ranges(b, *id)
                     {
-                        let data: Vec<u8> = ranges
+                        let mut data: Vec<u8> = ranges
                             .iter()
                             .flat_map(|r| b.get(r.clone()).unwrap_or_default())
                             .copied()
@@ -306,8 +316,8 @@ pub(super) fn walk_avif(b: &[u8], info: &mut ContainerInfo) -> Res {
                         let tiff = be32(&data, 0)
                             .and_then(to_usize)
                             .and_then(|o| o.checked_add(4))
-                            .and_then(|o| data.get(o..));
-                        info.exif = tiff.map(<[u8]>::to_vec);
+                            .filter(|&o| o <= data.len());
+                        info.exif = tiff.map(|o| data.split_off(o));
                     }
                 }
                 b"mime" if it.xmp => info.has_xmp = true,
@@ -369,11 +379,7 @@ fn walk_meta(b: &[u8], body: Range<usize>) -> Result<Meta, HeaderError> {
                 let Some((v, _, p)) = full(b, &body) else {
                     return Err(HeaderError::Truncated("pitm"));
                 };
-                m.primary = if v == 0 {
-                    be16(b, p.start).map(u32::from)
-                } else {
-                    be32(b, p.start)
-                };
+                m.primary = field(b, p.start, v != 0).map(|(id, _)| id);
             }
             b"iinf" => walk_iinf(b, body, &mut m)?,
             b"iloc" => walk_iloc(b, body, &mut m)?,
@@ -411,12 +417,11 @@ fn walk_iinf(b: &[u8], body: Range<usize>, m: &mut Meta) -> Res {
         if v < 2 {
             continue;
         }
-        let (id, at) = if v == 2 {
-            (be16(b, p.start).map(u32::from), p.start + 2)
-        } else {
-            (be32(b, p.start), p.start + 4)
+        let Some((id, n)) = field(b, p.start, v != 2) else {
+            return Err(HeaderError::Truncated("infe"));
         };
-        let (Some(id), Some(typ)) = (id, arr::<4>(b, at + 2)) else {
+        let at = p.start + n;
+        let Some(typ) = arr::<4>(b, at + 2) else {
             return Err(HeaderError::Truncated("infe"));
         };
         let xmp = &typ == b"mime"
@@ -444,21 +449,11 @@ fn walk_iloc(b: &[u8], body: Range<usize>, m: &mut Meta) -> Res {
     );
     let index_size = if v == 0 { 0 } else { usize::from(sizes & 15) };
     let mut at = p.start + 2;
-    let count = if v < 2 {
-        be16(b, at).map(u32::from)
-    } else {
-        be32(b, at)
-    }
-    .ok_or(trunc)?;
-    at += if v < 2 { 2 } else { 4 };
+    let (count, n) = field(b, at, v >= 2).ok_or(trunc)?;
+    at += n;
     for _ in 0..count {
-        let id = if v < 2 {
-            be16(b, at).map(u32::from)
-        } else {
-            be32(b, at)
-        }
-        .ok_or(trunc)?;
-        at += if v < 2 { 2 } else { 4 };
+        let (id, n) = field(b, at, v >= 2).ok_or(trunc)?;
+        at += n;
         let method = if v == 0 {
             0
         } else {
@@ -496,13 +491,7 @@ fn walk_iref(b: &[u8], body: Range<usize>, m: &mut Meta) -> Res {
         return Err(HeaderError::Truncated("iref"));
     };
     let n = if v == 0 { 2 } else { 4 };
-    let id = |at| {
-        if v == 0 {
-            be16(b, at).map(u32::from)
-        } else {
-            be32(b, at)
-        }
-    };
+    let id = |at| field(b, at, v != 0).map(|(id, _)| id);
     for bx in boxes(b, p) {
         let Bx { typ, body } = bx?;
         let (Some(from), Some(count)) = (id(body.start), be16(b, body.start + n)) else {
@@ -570,13 +559,8 @@ fn walk_ipma(b: &[u8], body: Range<usize>, m: &mut Meta) -> Res {
     let count = be32(b, p.start).ok_or(trunc)?;
     let mut at = p.start + 4;
     for _ in 0..count {
-        let id = if v < 1 {
-            be16(b, at).map(u32::from)
-        } else {
-            be32(b, at)
-        }
-        .ok_or(trunc)?;
-        at += if v < 1 { 2 } else { 4 };
+        let (id, n) = field(b, at, v >= 1).ok_or(trunc)?;
+        at += n;
         let n = *b.get(at).ok_or(trunc)?;
         at += 1;
         let mut props = Vec::with_capacity(usize::from(n));
