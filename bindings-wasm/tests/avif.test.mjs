@@ -2,41 +2,23 @@
 // IMGEST_WASM_FEATURES=avif-output → pkg-avif-output/; too large for the default module, see the
 // README). Skipped when that build is absent, unless IMGEST_REQUIRE_NPM_AVIF=1 (.ci/run).
 // IMGEST_NPM_AVIF_OUT, when set, receives each AVIF with the facts a native decode must confirm
-// (<name>.avif, <name>.json), which .ci/run checks through the native CLI.
+// (<name>.avif, <name>.json, and the same variant as WebP: <name>-webp.webp), which .ci/run
+// checks through the native CLI (check-avif-decode.mjs).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { deflateSync } from 'node:zlib';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { png } from './png.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const pkg = join(here, '..', 'pkg-avif-output', 'node.js');
 const required = process.env.IMGEST_REQUIRE_NPM_AVIF === '1';
 const skip = !existsSync(pkg) && !required && 'no AVIF build (IMGEST_WASM_FEATURES=avif-output scripts/build-wasm.sh)';
 
-const CRC = new Uint32Array(256).map((_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-const crc32 = (bytes) => {
-  let c = 0xffffffff;
-  for (const b of bytes) c = CRC[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-};
-
 /** An RGBA PNG: a left half fading in (alpha 0 → 255) over a red-to-blue gradient, a right half
  * of solid opaque orange (the dominant colour). */
 function gradientPng(width, height) {
-  const chunk = (type, data) => {
-    const out = Buffer.alloc(12 + data.length);
-    out.writeUInt32BE(data.length, 0);
-    out.write(type, 4, 'latin1');
-    data.copy(out, 8);
-    out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
-    return out;
-  };
   const row = width * 4 + 1;
   const raw = Buffer.alloc(row * height);
   for (let y = 0; y < height; y++) {
@@ -49,17 +31,7 @@ function gradientPng(width, height) {
       raw[i + 3] = left ? Math.round((510 * x) / width) : 255;
     }
   }
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header[8] = 8;
-  header[9] = 6;
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', header),
-    chunk('IDAT', deflateSync(raw)),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
+  return png(width, height, 4, raw);
 }
 
 /** The (width, height) of every `ispe` box, in file order. */

@@ -3,30 +3,11 @@
 // which is terminated), and the module stays usable after either.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { deflateSync } from 'node:zlib';
+import { png } from './png.mjs';
 import { init, process as ingest, processSync, errorCodes } from '../pkg/node.js';
-
-const CRC = new Uint32Array(256).map((_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-const crc32 = (bytes) => {
-  let c = 0xffffffff;
-  for (const b of bytes) c = CRC[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-};
 
 /** An RGB PNG of noise (the slowest pixels to encode). */
 function noisePng(width, height) {
-  const chunk = (type, data) => {
-    const out = Buffer.alloc(12 + data.length);
-    out.writeUInt32BE(data.length, 0);
-    out.write(type, 4, 'latin1');
-    data.copy(out, 8);
-    out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
-    return out;
-  };
   const raw = Buffer.alloc((width * 3 + 1) * height);
   let s = 0x12345678;
   for (let i = 0; i < raw.length; i++) {
@@ -35,16 +16,7 @@ function noisePng(width, height) {
     s ^= s << 5;
     raw[i] = i % (width * 3 + 1) === 0 ? 0 : s & 0xff;
   }
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header.set([8, 2, 0, 0, 0], 8);
-  return new Uint8Array(Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', header),
-    chunk('IDAT', deflateSync(raw, { level: 1 })),
-    chunk('IEND', Buffer.alloc(0)),
-  ]));
+  return png(width, height, 3, raw, 1);
 }
 
 const ORIGINAL = { variants: [{ name: 'original' }], dominant_color: false, placeholder: false };
