@@ -164,6 +164,37 @@ int imgest_jpeg_read(imgest_jpeg *d, unsigned char *out, size_t stride, unsigned
   return 0;
 }
 
+#ifndef __wasm__
+/* Native builds only (the WebAssembly module decodes on one thread): a decode split in two. */
+
+/* Whether the image's data comes in more than one scan (progressive, or sequential with
+ * components in separate scans; all of it is then read by `imgest_jpeg_start`), and how many
+ * output rows one iMCU row gives. Valid after `imgest_jpeg_start`. */
+int imgest_jpeg_layout(imgest_jpeg *d, int *multi_scan, unsigned *rows_per_imcu) {
+  if (setjmp(d->jump)) return d->code;
+  *multi_scan = jpeg_has_multiple_scans(&d->cinfo) ? 1 : 0;
+#if JPEG_LIB_VERSION >= 70
+  *rows_per_imcu = (unsigned)(d->cinfo.max_v_samp_factor * d->cinfo.min_DCT_v_scaled_size);
+#else
+  *rows_per_imcu = (unsigned)(d->cinfo.max_v_samp_factor * d->cinfo.min_DCT_scaled_size);
+#endif
+  return 0;
+}
+
+/* Passes over the next `rows` output rows without producing them (libjpeg-turbo's
+ * `jpeg_skip_scanlines`: a baseline image's skipped iMCU rows are entropy-decoded only; their
+ * IDCT, upsampling and colour conversion are left out). The rows read after it are the same
+ * bytes a decode of every row gives there. */
+int imgest_jpeg_skip(imgest_jpeg *d, unsigned rows) {
+  if (setjmp(d->jump)) return d->code;
+  if (jpeg_skip_scanlines(&d->cinfo, rows) != rows) {
+    d->code = JWRN_JPEG_EOF;
+    return d->code;
+  }
+  return 0;
+}
+#endif
+
 /* The message of the code a call returned: the library's template and its parameters. */
 const char *imgest_jpeg_message(const imgest_jpeg *d, int code, const int **params) {
   *params = d->err.msg_parm.i;

@@ -5,7 +5,7 @@
 #![allow(unsafe_code)]
 
 use core::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
-use core::marker::PhantomData;
+use core::mem::MaybeUninit;
 
 use crate::budget::Budget;
 use crate::error::{Error, LimitKind};
@@ -42,6 +42,10 @@ unsafe extern "C" {
         rows: c_uint,
         done: *mut c_uint,
     ) -> c_int;
+    #[cfg(feature = "rayon")]
+    fn imgest_jpeg_layout(d: *mut u8, multi_scan: *mut c_int, rows_per_imcu: *mut c_uint) -> c_int;
+    #[cfg(feature = "rayon")]
+    fn imgest_jpeg_skip(d: *mut u8, rows: c_uint) -> c_int;
     fn imgest_jpeg_message(d: *const u8, code: c_int, params: *mut *const c_int) -> *const c_char;
     fn imgest_jpeg_kind(code: c_int) -> c_int;
     fn imgest_jpeg_end(d: *mut u8);
@@ -87,12 +91,62 @@ pub(crate) struct Samples {
     pub data: Vec<u8>,
 }
 
+/// Output pixels from which a decode splits in two ([`Decoder::decode`]): about 2 ms of
+/// decoding, well above the cost of a second decoder (its headers, its tables, a thread's wake).
+#[cfg(feature = "rayon")]
+const SPLIT_PIXELS: u64 = 1 << 18;
+
+/// Whether a decode splits in two.
+#[derive(Clone, Copy, Debug)]
+enum Split {
+    /// Where [`Decoder::split_row`] says.
+    Auto,
+    /// Never.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Never,
+    /// At this row, the second part always on its own decoder (tests).
+    #[cfg(test)]
+    At(u32),
+}
+
+/// The rows below the split, and how far the first part has come.
+#[cfg(feature = "rayon")]
+struct Parts<'b> {
+    bottom: std::sync::Mutex<Option<&'b mut [MaybeUninit<u8>]>>,
+    /// Rows the first part has decoded.
+    done: core::sync::atomic::AtomicU32,
+    /// Whether the first side may take the rows below (and the second decline them once the
+    /// first part is halfway); tests leave them to the second decoder always.
+    auto: bool,
+}
+
+#[cfg(feature = "rayon")]
+impl<'b> Parts<'b> {
+    /// The rows below the split, to the first side that asks. The second decoder (`split` =
+    /// the split row) takes them only while the first part is less than halfway through its
+    /// rows: past that, passing over them costs more than the first decoder going on.
+    fn take_bottom(&self, split: Option<u32>) -> Option<&'b mut [MaybeUninit<u8>]> {
+        let mut bottom = self.bottom.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = split
+            && self.auto
+            && self.done.load(core::sync::atomic::Ordering::Relaxed) >= k / 2
+        {
+            return None;
+        }
+        bottom.take()
+    }
+}
+
 /// A decompressor over `bytes`; freed on drop whatever state it is in.
 pub(crate) struct Decoder<'a> {
     /// The C state, 16-byte aligned (it holds a `jmp_buf`).
     state: Box<[u128]>,
-    /// libjpeg reads `bytes` until the decoder is dropped.
-    _bytes: PhantomData<&'a [u8]>,
+    /// libjpeg reads `bytes` until the decoder is dropped (a second decoder may read them too).
+    #[cfg_attr(not(feature = "rayon"), allow(dead_code))]
+    bytes: &'a [u8],
+    /// The bound on the library's own buffers.
+    #[cfg_attr(not(feature = "rayon"), allow(dead_code))]
+    max_memory: u64,
 }
 
 impl Drop for Decoder<'_> {
@@ -114,7 +168,8 @@ impl<'a> Decoder<'a> {
         let size = unsafe { imgest_jpeg_size() };
         let mut d = Decoder {
             state: vec![0u128; size.div_ceil(16)].into_boxed_slice(),
-            _bytes: PhantomData,
+            bytes,
+            max_memory,
         };
         let len = c_ulong::try_from(bytes.len())
             .map_err(|_| Error::corrupt("jpeg", "input too large for the decoder"))?;
@@ -142,21 +197,120 @@ impl<'a> Decoder<'a> {
     /// Decodes the whole image at `1/shrink` scale from `stored` to `out` colour space.
     /// `budget` is the allocation budget the output buffer must fit in; `time` is checked at
     /// every progress report of libjpeg (each iMCU row of each scan, each output row).
+    ///
+    /// With the `rayon` feature, a large single-scan image is decoded in two parts at once when
+    /// another thread is free: this thread decodes the rows above [`split_row`], and a second
+    /// decoder over the same data passes over those rows (entropy decoding only, as
+    /// `jpeg_skip_scanlines` does) and decodes the rest. The rows are the same bytes either
+    /// way (a test compares every corpus JPEG at every scale); what it saves is measured in
+    /// `benches/RESULTS.md`. The second part goes to whichever side gets to it first: a decode
+    /// on a busy pool, where no thread is free to start the second decoder early, runs as one
+    /// decode with nothing skipped. Progressive images are read whole by `start` and never
+    /// split.
     pub fn decode(
-        mut self,
+        self,
         shrink: u32,
         stored: ColorSpace,
         out: ColorSpace,
         budget: u64,
         time: &Budget<'_>,
     ) -> Result<Samples, Error> {
+        self.decode_split(shrink, stored, out, budget, time, Split::Auto)
+    }
+
+    fn decode_split(
+        mut self,
+        shrink: u32,
+        stored: ColorSpace,
+        out: ColorSpace,
+        budget: u64,
+        time: &Budget<'_>,
+        split: Split,
+    ) -> Result<Samples, Error> {
+        let (w, h, components) = self.start(shrink, stored, out, budget, time)?;
+        let stride = w as usize * components as usize;
+        let total = stride as u64 * u64::from(h);
+        if total > budget {
+            return Err(Error::limit_exceeded(LimitKind::Alloc, total, budget));
+        }
+        // Not zero-filled first (a pass over the whole image): libjpeg writes every row, and
+        // the length is set only once it has.
+        let len = stride * h as usize;
+        let mut data: Vec<u8> = Vec::with_capacity(len);
+        let rows = &mut data.spare_capacity_mut()[..len];
+        let at = match split {
+            Split::Never => None,
+            Split::Auto => self.split_row(w, h, budget)?,
+            #[cfg(test)]
+            Split::At(k) => Some(k).filter(|&k| k > 0 && k < h),
+        };
+        match at {
+            #[cfg(feature = "rayon")]
+            Some(k) => {
+                let (top, bottom) = rows.split_at_mut(k as usize * stride);
+                let parts = Parts {
+                    bottom: std::sync::Mutex::new(Some(bottom)),
+                    done: core::sync::atomic::AtomicU32::new(0),
+                    auto: matches!(split, Split::Auto),
+                };
+                let (bytes, max_memory) = (self.bytes, self.max_memory);
+                let (first, second) = rayon::join(
+                    || {
+                        self.read_rows(top, stride, budget, time, Some(&parts.done))?;
+                        match parts.auto.then(|| parts.take_bottom(None)).flatten() {
+                            Some(rest) => self.read_rows(rest, stride, budget, time, None),
+                            None => Ok(()),
+                        }
+                    },
+                    || {
+                        let Some(rest) = parts.take_bottom(Some(k)) else {
+                            return Ok(());
+                        };
+                        let mut other = Decoder::new(bytes, max_memory)?;
+                        let size = other.start(shrink, stored, out, budget, time)?;
+                        if size != (w, h, components) {
+                            return Err(Error::internal("libjpeg's second decoder differs"));
+                        }
+                        other.skip(k, budget, time)?;
+                        other.read_rows(rest, stride, budget, time, None)
+                    },
+                );
+                // The first part's error is the one a single decode would have met first.
+                first?;
+                second?;
+                // Both parts succeeded, so one of them took the rows below and wrote them.
+                if parts.take_bottom(None).is_some() {
+                    return Err(Error::internal("libjpeg: rows left undecoded"));
+                }
+            }
+            _ => self.read_rows(rows, stride, budget, time, None)?,
+        }
+        // SAFETY: rows 0..h, `stride` bytes each, were all written above.
+        unsafe { data.set_len(len) };
+        Ok(Samples {
+            width: w,
+            height: h,
+            components,
+            data,
+        })
+    }
+
+    /// Starts the decompression: the output's width, height and components.
+    fn start(
+        &mut self,
+        shrink: u32,
+        stored: ColorSpace,
+        out: ColorSpace,
+        budget: u64,
+        time: &Budget<'_>,
+    ) -> Result<(u32, u32, u32), Error> {
         let (mut w, mut h, mut c) = (0, 0, 0);
         let stop: Option<unsafe extern "C" fn(*const c_void) -> c_int> =
             if time.is_bounded() { Some(stop) } else { None };
         let ctx: *const Budget<'_> = time;
         // SAFETY: the headers were read; plain out-parameters. `ctx` points at `time`, which
-        // outlives this call and every read below (the decoder is consumed by this method and
-        // `end` forgets the callback).
+        // outlives every call on this decoder (the decoder lives inside `decode`, which
+        // borrows `time`, and `end` forgets the callback).
         let code = unsafe {
             imgest_jpeg_start(
                 self.ptr(),
@@ -171,44 +325,75 @@ impl<'a> Decoder<'a> {
             )
         };
         self.check(code, budget).map_err(|e| time.or(e))?;
-        let components = u32::try_from(c).unwrap_or(0);
-        let stride = w as usize * components as usize;
-        let total = stride as u64 * u64::from(h);
-        if total > budget {
-            return Err(Error::limit_exceeded(LimitKind::Alloc, total, budget));
+        Ok((w, h, u32::try_from(c).unwrap_or(0)))
+    }
+
+    /// Where a decode of `w` × `h` output rows splits in two ([`Decoder::decode`]), if it
+    /// does: a single-scan image of at least [`SPLIT_PIXELS`], at 5/8 of its height (the
+    /// second decoder passes over those rows at 35–50 % of their decode time, so the parts
+    /// then take about as long), rounded down to whole iMCU rows.
+    #[cfg(feature = "rayon")]
+    fn split_row(&mut self, w: u32, h: u32, budget: u64) -> Result<Option<u32>, Error> {
+        if u64::from(w) * u64::from(h) < SPLIT_PIXELS {
+            return Ok(None);
         }
-        // Not zero-filled first (a pass over the whole image): libjpeg writes every row, and
-        // the length is set only once it has.
-        let len = stride * h as usize;
-        let mut data: Vec<u8> = Vec::with_capacity(len);
+        let (mut multi_scan, mut imcu) = (0, 0);
+        // SAFETY: decompression has started; plain out-parameters.
+        let code = unsafe { imgest_jpeg_layout(self.ptr(), &mut multi_scan, &mut imcu) };
+        self.check(code, budget)?;
+        let k = (h / 8 * 5) / imcu.max(1) * imcu.max(1);
+        Ok((multi_scan == 0 && k > 0 && k < h).then_some(k))
+    }
+
+    #[cfg(not(feature = "rayon"))]
+    fn split_row(&mut self, _w: u32, _h: u32, _budget: u64) -> Result<Option<u32>, Error> {
+        Ok(None)
+    }
+
+    /// Passes over the next `rows` output rows without producing them.
+    #[cfg(feature = "rayon")]
+    fn skip(&mut self, rows: u32, budget: u64, time: &Budget<'_>) -> Result<(), Error> {
+        // SAFETY: decompression has started.
+        let code = unsafe { imgest_jpeg_skip(self.ptr(), rows) };
+        self.check(code, budget).map_err(|e| time.or(e))
+    }
+
+    /// Decodes the next `out.len() / stride` rows into `out`, and counts them in `done`.
+    fn read_rows(
+        &mut self,
+        out: &mut [MaybeUninit<u8>],
+        stride: usize,
+        budget: u64,
+        time: &Budget<'_>,
+        done: Option<&core::sync::atomic::AtomicU32>,
+    ) -> Result<(), Error> {
+        let rows = u32::try_from(out.len() / stride.max(1)).unwrap_or(u32::MAX);
         let mut row = 0u32;
-        while row < h {
-            let mut done = 0;
-            // SAFETY: `data` has capacity for `h - row` more rows of `stride` bytes from that
-            // offset; libjpeg writes at most `h - row` rows there and says how many it wrote.
+        while row < rows {
+            // A few rows per call, so that `done` says how far this part has come.
+            let want = (rows - row).min(64);
+            let mut n = 0;
+            // SAFETY: `out` has room for `rows - row` more rows of `stride` bytes from that
+            // offset; libjpeg writes at most `want` rows there and says how many it wrote.
             let code = unsafe {
                 imgest_jpeg_read(
                     self.ptr(),
-                    data.as_mut_ptr().add(row as usize * stride),
+                    out.as_mut_ptr().add(row as usize * stride).cast(),
                     stride,
-                    h - row,
-                    &mut done,
+                    want,
+                    &mut n,
                 )
             };
             self.check(code, budget).map_err(|e| time.or(e))?;
-            if done == 0 || done > h - row {
+            if n == 0 || n > want {
                 return Err(Error::corrupt("jpeg", "truncated: no more rows"));
             }
-            row += done;
+            row += n;
+            if let Some(done) = done {
+                done.store(row, core::sync::atomic::Ordering::Relaxed);
+            }
         }
-        // SAFETY: rows 0..h, `stride` bytes each, were all written above.
-        unsafe { data.set_len(len) };
-        Ok(Samples {
-            width: w,
-            height: h,
-            components,
-            data,
-        })
+        Ok(())
     }
 
     fn check(&mut self, code: c_int, budget: u64) -> Result<(), Error> {
@@ -313,6 +498,106 @@ mod tests {
     ) -> Result<Samples, Error> {
         let (stored, out) = (ColorSpace::YCbCr, ColorSpace::Rgb);
         Decoder::new(bytes, budget)?.decode(shrink, stored, out, budget, time)
+    }
+
+    /// The colour spaces `decode_jpeg` would pick for `bytes`.
+    fn spaces(bytes: &[u8]) -> (ColorSpace, ColorSpace) {
+        let info = Decoder::new(bytes, 1 << 30).unwrap().info();
+        match info.components {
+            1 => (ColorSpace::Gray, ColorSpace::Gray),
+            3 => (ColorSpace::YCbCr, ColorSpace::Rgb),
+            _ if info.color_space == ColorSpace::Ycck as i32 => {
+                (ColorSpace::Ycck, ColorSpace::Cmyk)
+            }
+            _ => (ColorSpace::Cmyk, ColorSpace::Cmyk),
+        }
+    }
+
+    fn decode_at(bytes: &[u8], shrink: u32, split: Split) -> Result<Samples, Error> {
+        let (stored, out) = spaces(bytes);
+        Decoder::new(bytes, 1 << 30)?.decode_split(
+            shrink,
+            stored,
+            out,
+            1 << 30,
+            &Budget::NONE,
+            split,
+        )
+    }
+
+    /// A decode split in two (the second decoder passing over the rows above its part) gives
+    /// the same bytes as one decode, whatever the row it splits at, at every scale, for every
+    /// JPEG of the corpus (4:2:0, 4:2:2, 4:4:0, 4:4:4, 4:1:1, gray, CMYK, restart markers,
+    /// progressive, odd sizes) and for photos made here; and the same error where one fails.
+    #[test]
+    fn a_split_decode_gives_the_same_bytes() {
+        let mut inputs = vec![jpeg(517, 301), jpeg(64, 48), jpeg(16, 1000)];
+        if let Some(root) = crate::corpus_root() {
+            let mut paths = Vec::new();
+            for dir in ["jpeg", "orientation", "large", "other", "bad"] {
+                for entry in std::fs::read_dir(root.join(dir))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    let p = entry.path();
+                    let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
+                    if ext.eq_ignore_ascii_case("jpg") || ext.eq_ignore_ascii_case("jpeg") {
+                        paths.push(p);
+                    }
+                }
+            }
+            paths.sort();
+            assert!(paths.len() >= 40, "{} corpus JPEGs", paths.len());
+            inputs.extend(paths.iter().map(|p| std::fs::read(p).unwrap()));
+        }
+        let mut compared = 0;
+        for bytes in &inputs {
+            if Decoder::new(bytes, 1 << 30).is_err() {
+                continue;
+            }
+            for shrink in [1, 2, 4, 8] {
+                let whole = decode_at(bytes, shrink, Split::Never);
+                let Ok(whole) = whole else {
+                    let code = whole.err().map(|e| e.code());
+                    let split = decode_at(bytes, shrink, Split::At(1))
+                        .err()
+                        .map(|e| e.code());
+                    assert_eq!(split, code);
+                    continue;
+                };
+                let h = whole.height;
+                for k in [1, 7, 8, 9, 15, 16, 17, h / 2, h / 8 * 5, h - 1] {
+                    if k == 0 || k >= h {
+                        continue;
+                    }
+                    let split = decode_at(bytes, shrink, Split::At(k)).unwrap();
+                    assert_eq!((split.width, split.height), (whole.width, h));
+                    let row = (whole.width * whole.components) as usize;
+                    if let Some(y) = (0..h as usize)
+                        .find(|&y| split.data[y * row..][..row] != whole.data[y * row..][..row])
+                    {
+                        panic!("split at {k}, 1/{shrink}: row {y} of {h} differs");
+                    }
+                    compared += 1;
+                }
+                let auto = decode_at(bytes, shrink, Split::Auto).unwrap();
+                assert!(auto.data == whole.data, "automatic split, 1/{shrink}");
+            }
+        }
+        assert!(compared > 100, "{compared} splits compared");
+        // A file cut short below the split row: the second decoder meets the end of the data,
+        // and the decode fails as a whole one does.
+        let bytes = jpeg(517, 301);
+        for len in [bytes.len() / 2, bytes.len() * 3 / 4, bytes.len() - 40] {
+            let cut = &bytes[..len];
+            let whole = decode_at(cut, 1, Split::Never).err().map(|e| e.code());
+            assert_eq!(whole, Some(ErrorCode::CorruptInput));
+            for k in [16, 150, 288] {
+                let split = decode_at(cut, 1, Split::At(k)).err().map(|e| e.code());
+                assert_eq!(split, whole, "cut at {len}, split at {k}");
+            }
+        }
     }
 
     /// A cancelled or spent budget stops the decode at libjpeg's next progress report, in a
