@@ -124,17 +124,45 @@ struct Parts<'b> {
 impl<'b> Parts<'b> {
     /// The rows below the split, to the first side that asks. The second decoder (`split` =
     /// the split row) takes them only while the first part is less than halfway through its
-    /// rows: past that, passing over them costs more than the first decoder going on.
+    /// rows (past that, passing over them costs more than the first decoder going on) and a
+    /// core is free for it.
     fn take_bottom(&self, split: Option<u32>) -> Option<&'b mut [MaybeUninit<u8>]> {
-        let mut bottom = self.bottom.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(k) = split
             && self.auto
-            && self.done.load(core::sync::atomic::Ordering::Relaxed) >= k / 2
+            && (self.done.load(core::sync::atomic::Ordering::Relaxed) >= k / 2 || !core_free())
         {
             return None;
         }
-        bottom.take()
+        self.bottom.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
+}
+
+/// Whether the machine has a core for a second decoder: no more threads ready to run than
+/// cores, as Linux counts them in `/proc/loadavg` (the asking thread and the first decoder
+/// among them). Where the cores are all busy (other processes, other runs), passing over the
+/// first part's rows again would only take CPU time from them. Elsewhere (no `/proc`), any
+/// machine with two cores.
+#[cfg(feature = "rayon")]
+fn core_free() -> bool {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    match std::fs::read_to_string("/proc/loadavg") {
+        Ok(text) => running_threads(&text).is_none_or(|running| running <= cores),
+        Err(_) => cores > 1,
+    }
+}
+
+/// The threads ready to run in a `/proc/loadavg` line ("0.50 0.40 0.30 2/345 6789": the fourth
+/// field is running/total).
+#[cfg(feature = "rayon")]
+fn running_threads(loadavg: &str) -> Option<usize> {
+    loadavg
+        .split_whitespace()
+        .nth(3)?
+        .split_once('/')?
+        .0
+        .parse()
+        .ok()
 }
 
 /// A decompressor over `bytes`; freed on drop whatever state it is in.
@@ -204,9 +232,9 @@ impl<'a> Decoder<'a> {
     /// `jpeg_skip_scanlines` does) and decodes the rest. The rows are the same bytes either
     /// way (a test compares every corpus JPEG at every scale); what it saves is measured in
     /// `benches/RESULTS.md`. The second part goes to whichever side gets to it first: a decode
-    /// on a busy pool, where no thread is free to start the second decoder early, runs as one
-    /// decode with nothing skipped. Progressive images are read whole by `start` and never
-    /// split.
+    /// on a busy pool, where no thread is free to start the second decoder early, or on a
+    /// machine whose cores are all busy ([`core_free`]), runs as one decode with nothing
+    /// skipped. Progressive images are read whole by `start` and never split.
     pub fn decode(
         self,
         shrink: u32,
@@ -598,6 +626,16 @@ mod tests {
                 assert_eq!(split, whole, "cut at {len}, split at {k}");
             }
         }
+    }
+
+    #[cfg(feature = "rayon")]
+    #[test]
+    fn running_threads_are_read_from_loadavg() {
+        assert_eq!(running_threads("0.50 0.40 0.30 2/345 6789\n"), Some(2));
+        assert_eq!(running_threads("1.74 1.86 1.66 17/81 5212"), Some(17));
+        assert_eq!(running_threads("0.50 0.40 0.30"), None);
+        assert_eq!(running_threads("0.50 0.40 0.30 x/345 6789"), None);
+        assert_eq!(running_threads(""), None);
     }
 
     /// A cancelled or spent budget stops the decode at libjpeg's next progress report, in a
