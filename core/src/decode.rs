@@ -141,14 +141,7 @@ fn decode_jpeg(
     if (info.width, info.height) != (header.width, header.height) {
         return Err(Error::corrupt("jpeg", "frame size differs from the header"));
     }
-    let (stored, out) = match info.components {
-        1 => (ColorSpace::Gray, ColorSpace::Gray),
-        3 if header.jpeg_ycbcr => (ColorSpace::YCbCr, ColorSpace::Rgb),
-        3 => (ColorSpace::Rgb, ColorSpace::Rgb),
-        4 if info.color_space == ColorSpace::Ycck as i32 => (ColorSpace::Ycck, ColorSpace::Cmyk),
-        4 => (ColorSpace::Cmyk, ColorSpace::Cmyk),
-        n => return Err(Error::unsupported(format!("JPEG with {n} components"))),
-    };
+    let (stored, out) = info.color_spaces(header.jpeg_ycbcr)?;
     let samples = decoder.decode(shrink, stored, out, limits.max_alloc_bytes, &budget)?;
     let (sw, sh) = (samples.width, samples.height);
     let short = || Error::corrupt("jpeg", "decoder returned a short buffer");

@@ -83,6 +83,23 @@ pub(crate) struct Info {
     pub adobe: bool,
 }
 
+impl Info {
+    /// The colour spaces to decode from and to: gray as gray, three components as RGB (from
+    /// YCbCr if `ycbcr`, as the container walk decided), four as CMYK (YCCK converted).
+    pub fn color_spaces(&self, ycbcr: bool) -> Result<(ColorSpace, ColorSpace), Error> {
+        Ok(match self.components {
+            1 => (ColorSpace::Gray, ColorSpace::Gray),
+            3 if ycbcr => (ColorSpace::YCbCr, ColorSpace::Rgb),
+            3 => (ColorSpace::Rgb, ColorSpace::Rgb),
+            4 if self.color_space == ColorSpace::Ycck as i32 => {
+                (ColorSpace::Ycck, ColorSpace::Cmyk)
+            }
+            4 => (ColorSpace::Cmyk, ColorSpace::Cmyk),
+            n => return Err(Error::unsupported(format!("JPEG with {n} components"))),
+        })
+    }
+}
+
 /// Decoded samples, `components` bytes per pixel, rows packed.
 pub(crate) struct Samples {
     pub width: u32,
@@ -528,21 +545,9 @@ mod tests {
         Decoder::new(bytes, budget)?.decode(shrink, stored, out, budget, time)
     }
 
-    /// The colour spaces `decode_jpeg` would pick for `bytes`.
-    fn spaces(bytes: &[u8]) -> (ColorSpace, ColorSpace) {
-        let info = Decoder::new(bytes, 1 << 30).unwrap().info();
-        match info.components {
-            1 => (ColorSpace::Gray, ColorSpace::Gray),
-            3 => (ColorSpace::YCbCr, ColorSpace::Rgb),
-            _ if info.color_space == ColorSpace::Ycck as i32 => {
-                (ColorSpace::Ycck, ColorSpace::Cmyk)
-            }
-            _ => (ColorSpace::Cmyk, ColorSpace::Cmyk),
-        }
-    }
-
     fn decode_at(bytes: &[u8], shrink: u32, split: Split) -> Result<Samples, Error> {
-        let (stored, out) = spaces(bytes);
+        let info = Decoder::new(bytes, 1 << 30)?.info();
+        let (stored, out) = info.color_spaces(info.color_space == ColorSpace::YCbCr as i32)?;
         Decoder::new(bytes, 1 << 30)?.decode_split(
             shrink,
             stored,
