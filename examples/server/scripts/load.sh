@@ -17,7 +17,16 @@ command -v hey >/dev/null || { echo "load.sh needs hey (apt-get install hey)" >&
 
 work="$(mktemp -d)"
 server_pid=""
-cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
+# The server finishes the job in hand when stopped: the files it writes go before the folder
+# does (a removal racing them fails with "Directory not empty"). 10 s, then it is killed.
+cleanup() {
+  if [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; then
+    for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 export JWT_SECRET_KEY="load-test-secret-$RANDOM-0123456789"
