@@ -1,28 +1,70 @@
-//! The C library functions libwebp and libjpeg (compiled for `wasm32-unknown-unknown`, which has
-//! no libc) link against, implemented over Rust's allocator. Without them the linker leaves
-//! unresolved `env.*` imports that fail only when the module is instantiated; `.ci/run` checks
-//! the `.wasm` imports nothing from `env`.
+//! The C library functions libwebp, libjpeg and dav1d (compiled for `wasm32-unknown-unknown`,
+//! which has no libc; dav1d's in the `avif-input` build only) link against, implemented over
+//! Rust's allocator. Without them the linker
+//! leaves unresolved `env.*` imports that fail only when the module is instantiated; `.ci/run`
+//! checks the `.wasm` imports nothing from `env`.
 #![allow(unsafe_code)]
 
 use core::ffi::c_void;
+#[cfg(feature = "avif-input")]
+use core::ffi::{c_int, c_long};
 use std::alloc::{Layout, alloc, alloc_zeroed, dealloc, realloc as rust_realloc};
 
-/// Each block starts with a 16-byte header holding its total size, keeping 16-byte alignment.
-const HEADER: usize = 16;
-const ALIGN: usize = 16;
+/// Each block starts with a header of at least 16 bytes (the block's alignment, 16 or more); the
+/// two words before the pointer handed out hold the block's total size and its alignment.
+const MIN_ALIGN: usize = 16;
+const WORD: usize = size_of::<usize>();
 
-fn layout(total: usize) -> Option<Layout> {
-    Layout::from_size_align(total, ALIGN).ok()
+/// The block for `size` bytes aligned to `align` (a power of two ≥ 16): its total size.
+fn total(size: usize, align: usize) -> Option<Layout> {
+    Layout::from_size_align(size.checked_add(align)?, align).ok()
 }
 
-unsafe fn finish(base: *mut u8, total: usize) -> *mut c_void {
+unsafe fn finish(base: *mut u8, layout: Layout) -> *mut c_void {
     if base.is_null() {
         return core::ptr::null_mut();
     }
-    // SAFETY: `base` points to at least HEADER bytes, 16-aligned.
+    // SAFETY: the block is `layout.size()` ≥ `align` + size bytes; the header (`align` ≥ 16
+    // bytes) holds the two words, which are aligned as the pointer is.
     unsafe {
-        (base as *mut usize).write(total);
-        base.add(HEADER).cast()
+        let ptr = base.add(layout.align());
+        (ptr.sub(2 * WORD) as *mut usize).write(layout.size());
+        (ptr.sub(WORD) as *mut usize).write(layout.align());
+        ptr.cast()
+    }
+}
+
+/// The layout a block handed out by this allocator was made with, and its start.
+///
+/// # Safety
+/// `ptr` came from [`malloc`], [`calloc`], [`realloc`] or `memalign`.
+unsafe fn block(ptr: *mut c_void) -> (*mut u8, Layout) {
+    // SAFETY: per the contract, the two words precede `ptr` and describe a valid layout.
+    unsafe {
+        let ptr = ptr as *mut u8;
+        let size = (ptr.sub(2 * WORD) as *const usize).read();
+        let align = (ptr.sub(WORD) as *const usize).read();
+        (
+            ptr.sub(align),
+            Layout::from_size_align_unchecked(size, align),
+        )
+    }
+}
+
+unsafe fn allocate(size: usize, align: usize, zeroed: bool) -> *mut c_void {
+    let Some(layout) = total(size, align) else {
+        return core::ptr::null_mut();
+    };
+    // SAFETY: `layout` has a non-zero size (≥ align).
+    unsafe {
+        finish(
+            if zeroed {
+                alloc_zeroed(layout)
+            } else {
+                alloc(layout)
+            },
+            layout,
+        )
     }
 }
 
@@ -32,14 +74,8 @@ unsafe fn finish(base: *mut u8, total: usize) -> *mut c_void {
 /// Called by C code only; the result must be released with [`free`].
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
-    let Some(total) = size.checked_add(HEADER) else {
-        return core::ptr::null_mut();
-    };
-    let Some(l) = layout(total) else {
-        return core::ptr::null_mut();
-    };
-    // SAFETY: `l` has a non-zero size.
-    unsafe { finish(alloc(l), total) }
+    // SAFETY: plain allocation.
+    unsafe { allocate(size, MIN_ALIGN, false) }
 }
 
 /// C `calloc`.
@@ -48,34 +84,44 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
 /// As [`malloc`].
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
-    let Some(total) = count.checked_mul(size).and_then(|n| n.checked_add(HEADER)) else {
+    let Some(size) = count.checked_mul(size) else {
         return core::ptr::null_mut();
     };
-    let Some(l) = layout(total) else {
+    // SAFETY: plain allocation.
+    unsafe { allocate(size, MIN_ALIGN, true) }
+}
+
+/// C `memalign` (dav1d's aligned buffers; released with [`free`]).
+///
+/// # Safety
+/// As [`malloc`].
+#[cfg(feature = "avif-input")]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
+    if !align.is_power_of_two() {
         return core::ptr::null_mut();
-    };
-    // SAFETY: `l` has a non-zero size.
-    unsafe { finish(alloc_zeroed(l), total) }
+    }
+    // SAFETY: plain allocation.
+    unsafe { allocate(size, align.max(MIN_ALIGN), false) }
 }
 
 /// C `free`.
 ///
 /// # Safety
-/// `ptr` is null or came from [`malloc`], [`calloc`] or [`realloc`] and was not freed.
+/// `ptr` is null or came from this allocator and was not freed.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn free(ptr: *mut c_void) {
     if ptr.is_null() {
         return;
     }
-    // SAFETY: per the contract, the header precedes `ptr` and holds the block's total size.
+    // SAFETY: per the contract.
     unsafe {
-        let base = (ptr as *mut u8).sub(HEADER);
-        let total = (base as *const usize).read();
-        dealloc(base, Layout::from_size_align_unchecked(total, ALIGN));
+        let (base, layout) = block(ptr);
+        dealloc(base, layout);
     }
 }
 
-/// C `realloc`.
+/// C `realloc` (the block's alignment kept).
 ///
 /// # Safety
 /// As [`free`] for `ptr`.
@@ -85,20 +131,40 @@ pub unsafe extern "C" fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
         // SAFETY: plain allocation.
         return unsafe { malloc(size) };
     }
-    let Some(total) = size.checked_add(HEADER) else {
-        return core::ptr::null_mut();
-    };
-    if layout(total).is_none() {
-        return core::ptr::null_mut();
-    }
-    // SAFETY: per the contract, the header precedes `ptr`; the old layout is the one it was
-    // allocated with, and `total` is non-zero and fits a valid layout (checked above).
+    // SAFETY: per the contract, `ptr` is a live block of this allocator: resized in place
+    // through its own layout, or copied (at most its usable bytes) into a distinct new block.
     unsafe {
-        let base = (ptr as *mut u8).sub(HEADER);
-        let old = (base as *const usize).read();
-        let new_base = rust_realloc(base, Layout::from_size_align_unchecked(old, ALIGN), total);
-        finish(new_base, total)
+        let (base, layout) = block(ptr);
+        let align = layout.align();
+        if align == MIN_ALIGN {
+            let Some(grown) = total(size, align) else {
+                return core::ptr::null_mut();
+            };
+            return finish(rust_realloc(base, layout, grown.size()), grown);
+        }
+        let new = allocate(size, align, false);
+        if !new.is_null() {
+            let old = layout.size() - align;
+            core::ptr::copy_nonoverlapping(ptr as *const u8, new as *mut u8, old.min(size));
+            free(ptr);
+        }
+        new
     }
+}
+
+/// C `abort`: a trap, as a Rust panic in this build.
+#[cfg(feature = "avif-input")]
+#[unsafe(no_mangle)]
+pub extern "C" fn abort() -> ! {
+    std::process::abort()
+}
+
+/// C `sysconf`: no name is known here (dav1d asks for the processor count only when told to
+/// pick its thread count, which this build never does).
+#[cfg(feature = "avif-input")]
+#[unsafe(no_mangle)]
+pub extern "C" fn sysconf(_name: c_int) -> c_long {
+    -1
 }
 
 type Compare = unsafe extern "C" fn(*const c_void, *const c_void) -> i32;

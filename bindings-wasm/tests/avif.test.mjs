@@ -1,6 +1,7 @@
-// AVIF output in the npm build with the `avif-output` feature (scripts/build-wasm.sh with
-// IMGEST_WASM_FEATURES=avif-output → pkg-avif-output/; too large for the default module, see the
-// README). Skipped when that build is absent, unless IMGEST_REQUIRE_NPM_AVIF=1 (.ci/run).
+// AVIF output and input in the npm build with the `avif-output` and `avif-input` features
+// (IMGEST_WASM_FEATURES=avif-output,avif-input IMGEST_WASM_OUT=bindings-wasm/pkg-avif
+// scripts/build-wasm.sh; too large for the default module, see the README). Skipped when that
+// build is absent, unless IMGEST_REQUIRE_NPM_AVIF=1 (.ci/run).
 // IMGEST_NPM_AVIF_OUT, when set, receives each AVIF with the facts a native decode must confirm
 // (<name>.avif, <name>.json, and the same variant as WebP: <name>-webp.webp), which .ci/run
 // checks through the native CLI (check-avif-decode.mjs).
@@ -12,9 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { png } from './png.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const pkg = join(here, '..', 'pkg-avif-output', 'node.js');
+const pkg = join(here, '..', 'pkg-avif', 'node.js');
 const required = process.env.IMGEST_REQUIRE_NPM_AVIF === '1';
-const skip = !existsSync(pkg) && !required && 'no AVIF build (IMGEST_WASM_FEATURES=avif-output scripts/build-wasm.sh)';
+const skip = !existsSync(pkg) && !required && 'no AVIF build (bindings-wasm/pkg-avif)';
 
 /** An RGBA PNG: a left half fading in (alpha 0 → 255) over a red-to-blue gradient, a right half
  * of solid opaque orange (the dominant colour). */
@@ -83,4 +84,45 @@ test('AVIF variants from the npm build: the file, its size, its alpha, no metada
   const low = await ingest(sample, { variants: [{ name: 'a', max_width: 320, max_height: 320, format: 'avif', quality: 30 }] });
   const high = await ingest(sample, { variants: [{ name: 'a', max_width: 320, max_height: 320, format: 'avif', quality: 95 }] });
   assert.ok(low.variants.a.bytes.length < high.variants.a.bytes.length);
+});
+
+test('AVIF input in the npm build: round trip, alpha, limits read from the header, truncation', { skip }, async () => {
+  const { init, processSync, decodeSync, ImgestError } = await import(pkg);
+  await init();
+  const source = gradientPng(240, 160);
+  const original = decodeSync(source);
+  const made = processSync(source, { variants: [{ name: 'a', format: 'avif', quality: 90 }] }).variants.a.bytes;
+  // Round trip: the AVIF decodes back to its size with its alpha, close to the source pixels.
+  const back = decodeSync(made);
+  assert.deepEqual([back.width, back.height], [240, 160]);
+  let alphaOff = 0;
+  let colourOff = 0;
+  let opaque = 0;
+  for (let i = 0; i < back.data.length; i += 4) {
+    alphaOff = Math.max(alphaOff, Math.abs(back.data[i + 3] - original.data[i + 3]));
+    if (original.data[i + 3] === 255) {
+      opaque += 1;
+      for (let c = 0; c < 3; c++) colourOff += Math.abs(back.data[i + c] - original.data[i + c]);
+    }
+  }
+  assert.ok(alphaOff <= 8, `alpha off by up to ${alphaOff}`);
+  assert.ok(colourOff / (opaque * 3) < 2, `mean colour error ${colourOff / (opaque * 3)} on opaque pixels`);
+  const r = processSync(made);
+  assert.equal(r.source.format, 'avif');
+  assert.deepEqual([r.source.width, r.source.height], [240, 160]);
+  assert.equal(r.source.hasAlpha, true);
+
+  // An `ispe` declaring more pixels than the limit is refused before any decoding.
+  const huge = Buffer.from(made);
+  const at = huge.indexOf('ispe');
+  huge.writeUInt32BE(20000, at + 8);
+  huge.writeUInt32BE(20000, at + 12);
+  assert.throws(() => processSync(huge), (e) => e instanceof ImgestError && e.code === 'limit_exceeded');
+  // A truncated file is corrupt input, never a crash.
+  for (const cut of [made.length - 1, Math.floor(made.length * 0.6), Math.floor(made.length / 3)]) {
+    assert.throws(() => processSync(made.subarray(0, cut)),
+      (e) => e instanceof ImgestError && e.code === 'corrupt_input', `cut at ${cut}`);
+  }
+  // The module is still usable after the errors.
+  assert.equal(processSync(made).source.width, 240);
 });

@@ -1,13 +1,12 @@
 //! AVIF decoding: the AV1 data the container walk located ([`crate::container::AvifImage`])
-//! through rav1d (the Rust port of dav1d, memory-safe, as fast as dav1d with its assembly), then
-//! YUV to 8-bit RGB(A) through the `yuv` crate, with the matrix and range the `nclx` box (or the
+//! through rav1d (the Rust port of dav1d, memory-safe, as fast as dav1d with its assembly) in
+//! native builds, or dav1d's C library in WebAssembly (where rav1d does not build), then
+//! YUV to 8-bit RGB(A) in 16-bit fixed point (the same integers in every build, so native and
+//! WebAssembly outputs are byte-identical), with the matrix and range the `nclx` box (or the
 //! AV1 sequence header) states. 10- and 12-bit samples are rounded to 8 bits first. The alpha
 //! plane is a second AV1 image (its luma); premultiplied colour is divided back.
 
 use image::{DynamicImage, RgbImage, RgbaImage};
-use re_rav1d::dav1d::pixel::{MatrixCoefficients, YUVRange};
-use re_rav1d::dav1d::{self, Decoder, PixelLayout, PlanarImageComponent, Settings};
-use yuv::{YuvGrayImage, YuvPlanarImage, YuvRange, YuvStandardMatrix};
 
 use crate::budget::Budget;
 use crate::container::AvifImage;
@@ -15,6 +14,32 @@ use crate::decode::Pixels;
 use crate::error::Error;
 use crate::options::Limits;
 use crate::validate::Checked;
+
+#[cfg(not(target_arch = "wasm32"))]
+#[path = "avif/rav1d.rs"]
+mod av1;
+#[cfg(target_arch = "wasm32")]
+#[path = "avif/dav1d.rs"]
+mod av1;
+
+use av1::Picture;
+
+/// A plane of a picture (its index among the decoder's planes).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Component {
+    Y = 0,
+    U = 1,
+    V = 2,
+}
+
+/// How a picture samples its chroma.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    I400,
+    I420,
+    I422,
+    I444,
+}
 
 fn corrupt(detail: impl Into<String>) -> Error {
     Error::corrupt("avif", detail)
@@ -66,7 +91,7 @@ fn av1(
     ranges: &[std::ops::Range<usize>],
     limits: &Limits,
     budget: Budget<'_>,
-) -> Result<dav1d::Picture, Error> {
+) -> Result<Picture, Error> {
     let mut data = Vec::with_capacity(ranges.iter().map(|r| r.len()).sum());
     for r in ranges {
         data.extend_from_slice(
@@ -78,74 +103,21 @@ fn av1(
     if data.is_empty() {
         return Err(corrupt("empty AV1 data"));
     }
-    let mut settings = Settings::new();
-    settings.set_n_threads(threads());
-    settings.set_max_frame_delay(1);
-    settings.set_frame_size_limit(u32::try_from(limits.max_pixels).unwrap_or(u32::MAX));
-    settings.set_all_layers(false);
-    let fail = |e: dav1d::Error| corrupt(format!("the AV1 decoder refused the data: {e}"));
-    let mut decoder = Decoder::with_settings(&settings).map_err(fail)?;
-    let mut pending = match decoder.send_data(data, None, None, None) {
-        Ok(()) => false,
-        Err(e) if e.is_again() => true,
-        Err(e) => return Err(fail(e)),
-    };
-    // Each turn either hands the decoder more of the data or takes its picture; the bound only
-    // guards against a decoder that does neither.
-    for _ in 0..10_000 {
-        budget.check()?;
-        match decoder.get_picture() {
-            Ok(picture) => return Ok(picture),
-            Err(e) if e.is_again() && pending => {
-                pending = match decoder.send_pending_data() {
-                    Ok(()) => false,
-                    Err(e) if e.is_again() => true,
-                    Err(e) => return Err(fail(e)),
-                };
-            }
-            Err(e) if e.is_again() => break,
-            Err(e) => return Err(fail(e)),
-        }
-    }
-    Err(corrupt("the AV1 data holds no complete frame"))
-}
-
-/// The decoder's threads: rayon's pool size when variants run on it (the decode runs before
-/// them, so the two never compete), else one.
-fn threads() -> u32 {
-    #[cfg(feature = "rayon")]
-    return u32::try_from(rayon::current_num_threads().clamp(1, 8)).unwrap_or(1);
-    #[cfg(not(feature = "rayon"))]
-    1
+    av1::decode(data, limits, budget)
 }
 
 /// One plane as 8-bit samples: the decoder's own at 8 bits, rounded from 10 or 12 bits.
-struct Plane8 {
-    data: Samples,
+struct Plane8<'a> {
+    data: std::borrow::Cow<'a, [u8]>,
     stride: u32,
 }
 
-enum Samples {
-    Decoded(dav1d::Plane),
-    Rounded(Vec<u8>),
-}
-
-impl std::ops::Deref for Samples {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            Samples::Decoded(p) => p,
-            Samples::Rounded(v) => v,
-        }
-    }
-}
-
 fn plane8(
-    pic: &dav1d::Picture,
-    component: PlanarImageComponent,
+    pic: &Picture,
+    component: Component,
     width: u32,
     height: u32,
-) -> Result<Plane8, Error> {
+) -> Result<Plane8<'_>, Error> {
     let plane = pic.plane(component);
     let stride = pic.stride(component);
     let depth = pic.bit_depth();
@@ -157,7 +129,7 @@ fn plane8(
             return Err(bad());
         }
         return Ok(Plane8 {
-            data: Samples::Decoded(plane),
+            data: std::borrow::Cow::Borrowed(plane),
             stride,
         });
     }
@@ -174,115 +146,147 @@ fn plane8(
         }));
     }
     Ok(Plane8 {
-        data: Samples::Rounded(out),
+        data: std::borrow::Cow::Owned(out),
         stride: width,
     })
 }
 
-fn matrix(code: u16) -> Option<YuvStandardMatrix> {
+/// The luma weights (Kr, Kb) of a matrix coefficients code point; `None` for the identity
+/// matrix (0: G, B, R planes).
+fn weights(code: u16) -> Option<(f64, f64)> {
     Some(match code {
         0 => return None,
-        1 => YuvStandardMatrix::Bt709,
-        4 => YuvStandardMatrix::Fcc,
-        7 => YuvStandardMatrix::Smpte240,
-        9 | 10 => YuvStandardMatrix::Bt2020,
+        1 => (0.2126, 0.0722),      // BT.709
+        4 => (0.30, 0.11),          // FCC
+        7 => (0.212, 0.087),        // SMPTE 240M
+        9 | 10 => (0.2627, 0.0593), // BT.2020
         // 5 and 6 (BT.470 B/G and BT.601: the same coefficients), and unspecified or other code
         // points: BT.601, as libavif and browsers.
-        _ => YuvStandardMatrix::Bt601,
+        _ => (0.299, 0.114),
     })
 }
 
-fn header_matrix(mc: MatrixCoefficients) -> u16 {
-    match mc {
-        MatrixCoefficients::Identity => 0,
-        MatrixCoefficients::BT709 => 1,
-        MatrixCoefficients::BT470M => 4,
-        MatrixCoefficients::BT470BG => 5,
-        MatrixCoefficients::ST170M => 6,
-        MatrixCoefficients::ST240M => 7,
-        MatrixCoefficients::YCgCo => 8,
-        MatrixCoefficients::BT2020NonConstantLuminance => 9,
-        MatrixCoefficients::BT2020ConstantLuminance => 10,
-        _ => 2,
+/// 16-bit fixed-point YCbCr → RGB for 8-bit samples: the range's offsets and scales folded into
+/// the matrix. Computed from the weights with IEEE double arithmetic alone (no library
+/// functions), so every build gets the same integers.
+struct Ycbcr {
+    y_offset: i32,
+    y: i32,
+    r_cr: i32,
+    g_cb: i32,
+    g_cr: i32,
+    b_cb: i32,
+}
+
+impl Ycbcr {
+    fn new((kr, kb): (f64, f64), full: bool) -> Ycbcr {
+        let (y_offset, y_scale, c_scale) = if full {
+            (0, 1.0, 1.0)
+        } else {
+            (16, 255.0 / 219.0, 255.0 / 224.0)
+        };
+        let kg = 1.0 - kr - kb;
+        let q = |v: f64| {
+            let v = v * 65536.0;
+            (if v < 0.0 { v - 0.5 } else { v + 0.5 }) as i32
+        };
+        Ycbcr {
+            y_offset,
+            y: q(y_scale),
+            r_cr: q(2.0 * (1.0 - kr) * c_scale),
+            g_cb: q(2.0 * kb * (1.0 - kb) / kg * c_scale),
+            g_cr: q(2.0 * kr * (1.0 - kr) / kg * c_scale),
+            b_cb: q(2.0 * (1.0 - kb) * c_scale),
+        }
+    }
+
+    fn rgb(&self, y: u8, cb: u8, cr: u8) -> [u8; 3] {
+        let y = (i32::from(y) - self.y_offset) * self.y + (1 << 15);
+        let (cb, cr) = (i32::from(cb) - 128, i32::from(cr) - 128);
+        let px = |v: i32| (v >> 16).clamp(0, 255) as u8;
+        [
+            px(y + self.r_cr * cr),
+            px(y - self.g_cb * cb - self.g_cr * cr),
+            px(y + self.b_cb * cb),
+        ]
+    }
+
+    fn gray(&self, y: u8) -> u8 {
+        (((i32::from(y) - self.y_offset) * self.y + (1 << 15)) >> 16).clamp(0, 255) as u8
     }
 }
 
-fn yuv_error(e: yuv::YuvError) -> Error {
-    Error::internal(format!("YUV conversion: {e}"))
+/// The rows of a plane, `stride` apart, each cut to `width` samples (checked by [`plane8`]).
+fn row<'a>(plane: &'a Plane8<'_>, y: usize, width: usize) -> &'a [u8] {
+    let start = y * plane.stride as usize;
+    plane.data.get(start..start + width).unwrap_or_default()
 }
 
 /// Converts the decoded planes to 8-bit RGB, or RGBA with the alpha plane.
-fn to_rgb(
-    color: &dav1d::Picture,
-    alpha: Option<&dav1d::Picture>,
-    image: &AvifImage,
-) -> Result<Pixels, Error> {
+fn to_rgb(color: &Picture, alpha: Option<&Picture>, image: &AvifImage) -> Result<Pixels, Error> {
     let (w, h) = (color.width(), color.height());
-    let layout = color.pixel_layout();
+    let layout = color.layout();
     let (code, full) = match image.nclx {
         Some(n) => (n.matrix, n.full_range),
-        None => (
-            header_matrix(color.matrix_coefficients()),
-            color.color_range() == YUVRange::Full,
-        ),
+        None => (color.matrix(), color.full_range()),
     };
     if code == 8 {
         return Err(Error::unsupported(
             "AVIF with YCgCo samples (matrix coefficients 8) is not supported",
         ));
     }
-    let range = if full {
-        YuvRange::Full
+    let y = plane8(color, Component::Y, w, h)?;
+    let (wu, hu) = (w as usize, h as usize);
+    let mut rgb = vec![0u8; wu * hu * 3];
+    let convert = Ycbcr::new(weights(code).unwrap_or((0.299, 0.114)), full);
+    if layout == Layout::I400 {
+        for (yy, out) in rgb.chunks_exact_mut(wu * 3).enumerate() {
+            for (px, &l) in out.chunks_exact_mut(3).zip(row(&y, yy, wu)) {
+                px.fill(convert.gray(l));
+            }
+        }
     } else {
-        YuvRange::Limited
-    };
-    let y = plane8(color, PlanarImageComponent::Y, w, h)?;
-    let mut rgb = vec![0u8; w as usize * h as usize * 3];
-    if layout == PixelLayout::I400 {
-        let gray = YuvGrayImage {
-            y_plane: &y.data,
-            y_stride: y.stride,
-            width: w,
-            height: h,
-        };
-        let m = matrix(code).unwrap_or(YuvStandardMatrix::Bt601);
-        yuv::yuv400_to_rgb(&gray, &mut rgb, w * 3, range, m).map_err(yuv_error)?;
-    } else {
+        // Chroma samples cover 2×2 (4:2:0) or 2×1 (4:2:2) luma samples; each is used for all the
+        // luma samples it covers.
         let (sx, sy) = match layout {
-            PixelLayout::I420 => (1, 1),
-            PixelLayout::I422 => (1, 0),
+            Layout::I420 => (1, 1),
+            Layout::I422 => (1, 0),
             _ => (0, 0),
         };
         let (cw, ch) = ((w + sx) >> sx, (h + sy) >> sy);
-        let u = plane8(color, PlanarImageComponent::U, cw, ch)?;
-        let v = plane8(color, PlanarImageComponent::V, cw, ch)?;
-        let planar = YuvPlanarImage {
-            y_plane: &y.data,
-            y_stride: y.stride,
-            u_plane: &u.data,
-            u_stride: u.stride,
-            v_plane: &v.data,
-            v_stride: v.stride,
-            width: w,
-            height: h,
-        };
-        match (matrix(code), layout) {
-            (None, PixelLayout::I444) => identity(&planar, &mut rgb, full),
-            (None, _) => {
-                return Err(corrupt("identity matrix coefficients on subsampled chroma"));
-            }
-            (Some(m), PixelLayout::I420) => yuv::yuv420_to_rgb(&planar, &mut rgb, w * 3, range, m),
-            (Some(m), PixelLayout::I422) => yuv::yuv422_to_rgb(&planar, &mut rgb, w * 3, range, m),
-            (Some(m), _) => yuv::yuv444_to_rgb(&planar, &mut rgb, w * 3, range, m),
+        let u = plane8(color, Component::U, cw, ch)?;
+        let v = plane8(color, Component::V, cw, ch)?;
+        let identity = weights(code).is_none();
+        if identity && layout != Layout::I444 {
+            return Err(corrupt("identity matrix coefficients on subsampled chroma"));
         }
-        .map_err(yuv_error)?;
+        for (yy, out) in rgb.chunks_exact_mut(wu * 3).enumerate() {
+            let (l, cb, cr) = (
+                row(&y, yy, wu),
+                row(&u, yy >> sy, cw as usize),
+                row(&v, yy >> sy, cw as usize),
+            );
+            for (x, (px, &l)) in out.chunks_exact_mut(3).zip(l).enumerate() {
+                let (b, r) = (
+                    cb.get(x >> sx).copied().unwrap_or(128),
+                    cr.get(x >> sx).copied().unwrap_or(128),
+                );
+                if identity {
+                    // G, B, R planes.
+                    let f = |v: u8| if full { v } else { expand(v) };
+                    px.copy_from_slice(&[f(r), f(l), f(b)]);
+                } else {
+                    px.copy_from_slice(&convert.rgb(l, b, r));
+                }
+            }
+        }
     }
     let Some(alpha) = alpha else {
         let img = RgbImage::from_raw(w, h, rgb).ok_or_else(|| Error::internal("rgb size"))?;
         return Ok(Pixels::Image(DynamicImage::ImageRgb8(img)));
     };
-    let a = plane8(alpha, PlanarImageComponent::Y, w, h)?;
-    let limited = alpha.color_range() != YUVRange::Full;
+    let a = plane8(alpha, Component::Y, w, h)?;
+    let limited = !alpha.full_range();
     let mut rgba = Vec::with_capacity(w as usize * h as usize * 4);
     for (row, px) in rgb.chunks_exact(w as usize * 3).enumerate() {
         let start = row * a.stride as usize;
@@ -310,29 +314,79 @@ fn expand(v: u8) -> u8 {
     ((i32::from(v) - 16).clamp(0, 219) * 255 / 219) as u8
 }
 
-/// Identity matrix (4:4:4 stored as G, B, R planes).
-fn identity(p: &YuvPlanarImage<'_, u8>, rgb: &mut [u8], full: bool) -> Result<(), yuv::YuvError> {
-    let (w, h) = (p.width as usize, p.height as usize);
-    let f = |v: u8| if full { v } else { expand(v) };
-    for y in 0..h {
-        let row = |plane: &[u8], stride: u32| {
-            let s = y * stride as usize;
-            plane
-                .get(s..s + w)
-                .map(<[u8]>::to_vec)
-                .unwrap_or_else(|| vec![0; w])
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The inverse of the forward transform, in floating point: (Y, Cb, Cr) for an RGB colour.
+    fn forward((kr, kb): (f64, f64), full: bool, rgb: [f64; 3]) -> [u8; 3] {
+        let [r, g, b] = rgb;
+        let y = kr * r + (1.0 - kr - kb) * g + kb * b;
+        let cb = (b - y) / (2.0 * (1.0 - kb));
+        let cr = (r - y) / (2.0 * (1.0 - kr));
+        let (ys, cs, yo) = if full {
+            (255.0, 255.0, 0.0)
+        } else {
+            (219.0, 224.0, 16.0)
         };
-        let (g, b, r) = (
-            row(p.y_plane, p.y_stride),
-            row(p.u_plane, p.u_stride),
-            row(p.v_plane, p.v_stride),
-        );
-        for (x, px) in rgb[y * w * 3..(y + 1) * w * 3]
-            .chunks_exact_mut(3)
-            .enumerate()
-        {
-            px.copy_from_slice(&[f(r[x]), f(g[x]), f(b[x])]);
-        }
+        let q = |v: f64| v.round().clamp(0.0, 255.0) as u8;
+        [q(yo + ys * y), q(128.0 + cs * cb), q(128.0 + cs * cr)]
     }
-    Ok(())
+
+    #[test]
+    fn ycbcr_to_rgb_inverts_each_matrix_in_both_ranges() {
+        let colours = [
+            [1.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0],
+            [0.0, 0.0, 1.0],
+            [1.0, 1.0, 1.0],
+            [0.0, 0.0, 0.0],
+            [0.5, 0.5, 0.5],
+            [0.9, 0.6, 0.2],
+            [0.1, 0.3, 0.7],
+        ];
+        for code in [1, 2, 4, 5, 6, 7, 9, 10] {
+            let w = weights(code).unwrap();
+            for full in [true, false] {
+                let convert = Ycbcr::new(w, full);
+                for c in colours {
+                    let [y, cb, cr] = forward(w, full, c);
+                    let got = convert.rgb(y, cb, cr);
+                    for (i, (&g, want)) in got.iter().zip(c).enumerate() {
+                        // Rounding of the 8-bit YCbCr samples moves a channel by up to ~2 levels
+                        // (more in studio range, whose steps are coarser).
+                        let off = (f64::from(g) - want * 255.0).abs();
+                        assert!(
+                            off <= 3.0,
+                            "code {code} full {full} {c:?} channel {i}: {got:?}"
+                        );
+                    }
+                }
+            }
+        }
+        // Studio-range black and white, and the grey of a monochrome picture.
+        let studio = Ycbcr::new((0.299, 0.114), false);
+        assert_eq!(studio.rgb(16, 128, 128), [0, 0, 0]);
+        assert_eq!(studio.rgb(235, 128, 128), [255, 255, 255]);
+        assert_eq!(studio.gray(16), 0);
+        assert_eq!(studio.gray(235), 255);
+        assert_eq!(studio.gray(0), 0);
+        assert_eq!(studio.gray(255), 255);
+        assert_eq!(Ycbcr::new((0.299, 0.114), true).gray(77), 77);
+        // Out-of-gamut samples clamp instead of wrapping.
+        let full = Ycbcr::new((0.2126, 0.0722), true);
+        assert_eq!(full.rgb(255, 255, 255)[0], 255);
+        assert_eq!(full.rgb(0, 0, 0)[0], 0);
+    }
+
+    #[test]
+    fn the_fixed_point_matrix_is_the_same_integers_everywhere() {
+        // Pinned: a change here changes AVIF outputs in every build (native and WebAssembly
+        // compute these with the same IEEE double arithmetic).
+        let m = Ycbcr::new((0.299, 0.114), false);
+        assert_eq!(
+            [m.y, m.r_cr, m.g_cb, m.g_cr, m.b_cb],
+            [76309, 104597, 25675, 53279, 132201]
+        );
+    }
 }
