@@ -214,12 +214,88 @@ impl Ycbcr {
     fn gray(&self, y: u8) -> u8 {
         (((i32::from(y) - self.y_offset) * self.y + (1 << 15)) >> 16).clamp(0, 255) as u8
     }
+
+    /// One row: luma and (upsampled) chroma of equal length to interleaved RGB. Planar
+    /// loops first, which the compiler vectorises, then the interleave.
+    fn row(&self, l: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) {
+        let n = l.len().min(cb.len()).min(cr.len()).min(out.len() / 3);
+        let mut planar = vec![0u8; 3 * n];
+        let (r, gb) = planar.split_at_mut(n);
+        let (g, b) = gb.split_at_mut(n);
+        for ((((r, g), b), &y), (&cb, &cr)) in r
+            .iter_mut()
+            .zip(g.iter_mut())
+            .zip(b.iter_mut())
+            .zip(&l[..n])
+            .zip(cb[..n].iter().zip(&cr[..n]))
+        {
+            [*r, *g, *b] = self.rgb(y, cb, cr);
+        }
+        for (px, ((&r, &g), &b)) in out.chunks_exact_mut(3).zip(r.iter().zip(&*g).zip(&*b)) {
+            px.copy_from_slice(&[r, g, b]);
+        }
+    }
 }
 
-/// The rows of a plane, `stride` apart, each cut to `width` samples (checked by [`plane8`]).
-fn row<'a>(plane: &'a Plane8<'_>, y: usize, width: usize) -> &'a [u8] {
-    let start = y * plane.stride as usize;
-    plane.data.get(start..start + width).unwrap_or_default()
+/// The three planes of a colour picture, row by row with the chroma upsampled to the luma's
+/// width (each chroma sample for every luma sample it covers).
+struct Planes<'a, 'b> {
+    y: &'a Plane8<'b>,
+    u: &'a Plane8<'b>,
+    v: &'a Plane8<'b>,
+    sx: u32,
+    sy: u32,
+    chroma_width: usize,
+}
+
+impl Planes<'_, '_> {
+    /// Calls `f(luma, cb, cr, rgb_row)` for every row of `rgb` (`width` pixels), on rayon's
+    /// threads where there are some (each row depends on its inputs alone, so the bytes are the
+    /// same either way).
+    fn rows(
+        &self,
+        rgb: &mut [u8],
+        width: usize,
+        f: impl Fn(&[u8], &[u8], &[u8], &mut [u8]) + Sync,
+    ) {
+        let upsample = |row: &[u8], out: &mut Vec<u8>| {
+            out.clear();
+            if self.sx == 0 {
+                out.extend_from_slice(row);
+            } else {
+                out.extend(row.iter().flat_map(|&c| [c, c]));
+            }
+            out.resize(width, 128);
+        };
+        let one = |(yy, out): (usize, &mut [u8]), (cb, cr): &mut (Vec<u8>, Vec<u8>)| {
+            let y = self.y.row(yy, width);
+            upsample(self.u.row(yy >> self.sy, self.chroma_width), cb);
+            upsample(self.v.row(yy >> self.sy, self.chroma_width), cr);
+            f(y, cb, cr, out);
+        };
+        #[cfg(feature = "rayon")]
+        {
+            use rayon::prelude::*;
+            rgb.par_chunks_mut(width * 3)
+                .enumerate()
+                .for_each_init(|| (Vec::new(), Vec::new()), |bufs, row| one(row, bufs));
+        }
+        #[cfg(not(feature = "rayon"))]
+        {
+            let mut bufs = (Vec::new(), Vec::new());
+            for row in rgb.chunks_mut(width * 3).enumerate() {
+                one(row, &mut bufs);
+            }
+        }
+    }
+}
+
+impl Plane8<'_> {
+    /// Row `y`, cut to `width` samples (the plane's size is checked by [`plane8`]).
+    fn row(&self, y: usize, width: usize) -> &[u8] {
+        let start = y * self.stride as usize;
+        self.data.get(start..start + width).unwrap_or_default()
+    }
 }
 
 /// Converts the decoded planes to 8-bit RGB, or RGBA with the alpha plane.
@@ -241,7 +317,7 @@ fn to_rgb(color: &Picture, alpha: Option<&Picture>, image: &AvifImage) -> Result
     let convert = Ycbcr::new(weights(code).unwrap_or((0.299, 0.114)), full);
     if layout == Layout::I400 {
         for (yy, out) in rgb.chunks_exact_mut(wu * 3).enumerate() {
-            for (px, &l) in out.chunks_exact_mut(3).zip(row(&y, yy, wu)) {
+            for (px, &l) in out.chunks_exact_mut(3).zip(y.row(yy, wu)) {
                 px.fill(convert.gray(l));
             }
         }
@@ -260,25 +336,24 @@ fn to_rgb(color: &Picture, alpha: Option<&Picture>, image: &AvifImage) -> Result
         if identity && layout != Layout::I444 {
             return Err(corrupt("identity matrix coefficients on subsampled chroma"));
         }
-        for (yy, out) in rgb.chunks_exact_mut(wu * 3).enumerate() {
-            let (l, cb, cr) = (
-                row(&y, yy, wu),
-                row(&u, yy >> sy, cw as usize),
-                row(&v, yy >> sy, cw as usize),
-            );
-            for (x, (px, &l)) in out.chunks_exact_mut(3).zip(l).enumerate() {
-                let (b, r) = (
-                    cb.get(x >> sx).copied().unwrap_or(128),
-                    cr.get(x >> sx).copied().unwrap_or(128),
-                );
-                if identity {
-                    // G, B, R planes.
-                    let f = |v: u8| if full { v } else { expand(v) };
-                    px.copy_from_slice(&[f(r), f(l), f(b)]);
-                } else {
-                    px.copy_from_slice(&convert.rgb(l, b, r));
+        let planes = Planes {
+            y: &y,
+            u: &u,
+            v: &v,
+            sx,
+            sy,
+            chroma_width: cw as usize,
+        };
+        if identity {
+            planes.rows(&mut rgb, wu, |l, cb, cr, out| {
+                // G, B, R planes.
+                let f = |v: u8| if full { v } else { expand(v) };
+                for (px, ((&g, &b), &r)) in out.chunks_exact_mut(3).zip(l.iter().zip(cb).zip(cr)) {
+                    px.copy_from_slice(&[f(r), f(g), f(b)]);
                 }
-            }
+            });
+        } else {
+            planes.rows(&mut rgb, wu, |l, cb, cr, out| convert.row(l, cb, cr, out));
         }
     }
     let Some(alpha) = alpha else {
