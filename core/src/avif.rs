@@ -464,13 +464,8 @@ mod tests {
         // The planar (vectorised, and on x86-64 with AVX2 the AVX2 build of the) row loop against
         // the per-pixel formula, on every sample value pair and a pseudo-random row.
         let n = 65_536 + 37;
-        let mut seed = 0x2545_f491_u32;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            seed as u8
-        };
+        let mut noise = crate::xorshift32(0x2545_f491);
+        let mut next = || noise() as u8;
         let l: Vec<u8> = (0..n)
             .map(|i| if i < 65_536 { (i >> 8) as u8 } else { next() })
             .collect();

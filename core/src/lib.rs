@@ -60,6 +60,17 @@ pub use validate::Format;
 /// The version of this crate.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// Marsaglia's xorshift32 from `seed` (non-zero): the tests' reproducible noise.
+#[cfg(test)]
+pub(crate) fn xorshift32(mut seed: u32) -> impl FnMut() -> u32 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed
+    }
+}
+
 /// The shared test corpus for unit tests, as tests/integration/corpus.rs finds it:
 /// `$IMGEST_CORPUS`, else `../shared/corpus` next to the workspace. `None` (the test skips, and
 /// says so) when it is absent, unless `IMGEST_REQUIRE_CORPUS=1` makes it mandatory.

@@ -513,14 +513,11 @@ mod tests {
 
     /// A `w`×`h` RGB JPEG (4:2:0, quality 90) of gradients and noise.
     fn jpeg(w: u32, h: u32) -> Vec<u8> {
-        let mut seed = 0x9E37_79B9_u32;
+        let mut noise = crate::xorshift32(0x9E37_79B9);
         let mut rgb = Vec::with_capacity((w * h * 3) as usize);
         for y in 0..h {
             for x in 0..w {
-                seed ^= seed << 13;
-                seed ^= seed >> 17;
-                seed ^= seed << 5;
-                let n = (seed >> 28) as u8;
+                let n = (noise() >> 28) as u8;
                 rgb.extend([(x * 255 / w) as u8 ^ n, (y * 255 / h) as u8, 128 + n]);
             }
         }

@@ -451,13 +451,8 @@ mod tests {
     #[test]
     fn rgb_resampling_equals_rgba_resampling() {
         // The WebAssembly build resamples RGB through RGBA; both must give the same numbers.
-        let mut seed = 0x2545_f491u32;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            seed as u8
-        };
+        let mut noise = crate::xorshift32(0x2545_f491);
+        let mut next = || noise() as u8;
         let (sw, sh) = (301, 203);
         let src: Vec<u8> = (0..sw * sh * 3)
             .map(|i| if i % 7 == 0 { next() } else { (i % 251) as u8 })
@@ -487,13 +482,11 @@ mod tests {
     /// for RGB and RGBA, at every ratio the pipeline uses.
     #[test]
     fn banded_resampling_gives_the_same_bytes() {
-        let mut seed = 0x9e37_79b9u32;
+        let mut noise = crate::xorshift32(0x9e37_79b9);
         let (sw, sh) = (1531, 1024);
         let src: Vec<u8> = (0..sw * sh * 4)
             .map(|i| {
-                seed ^= seed << 13;
-                seed ^= seed >> 17;
-                seed ^= seed << 5;
+                let seed = noise();
                 if i % 3 == 0 {
                     seed as u8
                 } else {
