@@ -27,11 +27,7 @@ if [ "$have" != "$locked" ]; then
   exit 1
 fi
 
-# AVIF input compiles dav1d's C source, which cargo fetches as a package (scripts/dav1d-source.sh).
-if [[ ",$features," == *,avif-input,* ]] && [ -z "${IMGEST_DAV1D_SRC:-}" ]; then
-  IMGEST_DAV1D_SRC=$(scripts/dav1d-source.sh)
-  export IMGEST_DAV1D_SRC
-fi
+dav1d_source_for "$features"
 cargo build -p imgest-wasm --locked --profile wasm --target wasm32-unknown-unknown \
   ${features:+--features "$features"}
 rm -rf "$out"

@@ -17,3 +17,12 @@ optimize_wasm() {
     --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
     --enable-exception-handling --enable-reference-types --enable-multivalue "$1" -o "$1"
 }
+
+# AVIF input compiles dav1d's C source, which cargo fetches as a package: exports its folder as
+# IMGEST_DAV1D_SRC (unless set) when the feature list given includes avif-input.
+dav1d_source_for() {
+  if [[ "$*" == *avif-input* ]] && [ -z "${IMGEST_DAV1D_SRC:-}" ]; then
+    IMGEST_DAV1D_SRC=$("$(dirname "${BASH_SOURCE[0]}")/dav1d-source.sh")
+    export IMGEST_DAV1D_SRC
+  fi
+}

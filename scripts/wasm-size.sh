@@ -13,11 +13,7 @@ out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 wasm="$target_dir/wasm32-unknown-unknown/wasm/imgest_wasm.wasm"
 
-# AVIF input compiles dav1d's C source, fetched as a package (scripts/dav1d-source.sh).
-if [[ " ${features[*]} " == *avif-input* ]] && [ -z "${IMGEST_DAV1D_SRC:-}" ]; then
-  IMGEST_DAV1D_SRC=$(scripts/dav1d-source.sh)
-  export IMGEST_DAV1D_SRC
-fi
+dav1d_source_for "${features[@]}"
 printf '%-12s %10s %10s\n' build raw gzip
 base=0
 for f in "${features[@]}"; do

@@ -15,7 +15,6 @@
 #define IMGEST_AV1_OK 0
 #define IMGEST_AV1_NO_FRAME 1 /* the data ran out before a whole frame */
 #define IMGEST_AV1_REFUSED 2  /* the decoder refused the data (error code in `error`) */
-#define IMGEST_AV1_NO_MEMORY 3
 
 /* Read by the Rust side (core/src/avif/dav1d.rs mirrors it). */
 typedef struct imgest_av1_picture {
@@ -30,6 +29,11 @@ typedef struct imgest_av1_picture {
   int32_t error;       /* dav1d's (negative) error code, for IMGEST_AV1_REFUSED */
 } imgest_av1_picture;
 
+static int refused(imgest_av1_picture *out, int error) {
+  out->error = error;
+  return IMGEST_AV1_REFUSED;
+}
+
 int imgest_av1_decode(const uint8_t *bytes, size_t len, unsigned frame_size_limit,
                       imgest_av1_picture *out) {
   memset(out, 0, sizeof *out);
@@ -41,15 +45,12 @@ int imgest_av1_decode(const uint8_t *bytes, size_t len, unsigned frame_size_limi
   s.all_layers = 0;
   Dav1dContext *c = NULL;
   int r = dav1d_open(&c, &s);
-  if (r < 0) {
-    out->error = r;
-    return r == DAV1D_ERR(ENOMEM) ? IMGEST_AV1_NO_MEMORY : IMGEST_AV1_REFUSED;
-  }
+  if (r < 0) return refused(out, r);
   Dav1dData data = {0};
   uint8_t *buf = dav1d_data_create(&data, len);
   if (!buf) {
     dav1d_close(&c);
-    return IMGEST_AV1_NO_MEMORY;
+    return refused(out, DAV1D_ERR(ENOMEM));
   }
   memcpy(buf, bytes, len);
   Dav1dPicture *pic = calloc(1, sizeof *pic);
@@ -60,8 +61,7 @@ int imgest_av1_decode(const uint8_t *bytes, size_t len, unsigned frame_size_limi
     if (data.sz > 0) {
       r = dav1d_send_data(c, &data);
       if (r < 0 && r != DAV1D_ERR(EAGAIN)) {
-        out->error = r;
-        status = r == DAV1D_ERR(ENOMEM) ? IMGEST_AV1_NO_MEMORY : IMGEST_AV1_REFUSED;
+        status = refused(out, r);
         break;
       }
     }
@@ -71,13 +71,12 @@ int imgest_av1_decode(const uint8_t *bytes, size_t len, unsigned frame_size_limi
       break;
     }
     if (r != DAV1D_ERR(EAGAIN)) {
-      out->error = r;
-      status = r == DAV1D_ERR(ENOMEM) ? IMGEST_AV1_NO_MEMORY : IMGEST_AV1_REFUSED;
+      status = refused(out, r);
       break;
     }
     if (data.sz == 0) break;
   }
-  if (!pic) status = IMGEST_AV1_NO_MEMORY;
+  if (!pic) status = refused(out, DAV1D_ERR(ENOMEM));
   dav1d_data_unref(&data);
   dav1d_close(&c);
   if (status != IMGEST_AV1_OK) {
