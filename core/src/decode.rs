@@ -75,7 +75,14 @@ pub fn decode_scaled(
     shrink: u32,
 ) -> Result<Decoded, Error> {
     Ok(Decoded {
-        pixels: decode_within(bytes, checked, limits, shrink, Budget::NONE)?,
+        pixels: decode_within(
+            bytes,
+            checked,
+            limits,
+            shrink,
+            Budget::NONE,
+            &mut Vec::new(),
+        )?,
         icc: checked.icc.clone(),
         cicp: checked.container.avif.as_ref().and_then(|a| a.nclx),
     })
@@ -83,15 +90,22 @@ pub fn decode_scaled(
 
 /// [`decode_scaled`] within a time budget: libjpeg checks it between scans and row groups,
 /// libwebp between slices of its input, the other decoders at every read of theirs. The ICC
-/// profile stays in `checked` (the caller moves it on, no copy).
+/// profile stays in `checked` (the caller moves it on, no copy). A JPEG takes `reuse` and is
+/// decoded into it if it is large enough ([`crate::libjpeg::Decoder::reusing`]).
 pub(crate) fn decode_within(
     bytes: &[u8],
     checked: &Checked,
     limits: &Limits,
     shrink: u32,
     budget: Budget<'_>,
+    reuse: &mut Vec<u8>,
 ) -> Result<Pixels, Error> {
     let format = checked.format;
+    // Taken only by the decoder that writes into it.
+    let reuse = match format {
+        Format::Jpeg => std::mem::take(reuse),
+        _ => Vec::new(),
+    };
     let run = || match format {
         Format::Jpeg => {
             let shrink = if matches!(shrink, 2 | 4 | 8) {
@@ -99,7 +113,7 @@ pub(crate) fn decode_within(
             } else {
                 1
             };
-            decode_jpeg(bytes, checked, limits, shrink, budget)
+            decode_jpeg(bytes, checked, limits, shrink, budget, reuse)
         }
         Format::Webp => decode_webp(bytes, checked, limits, budget),
         #[cfg(feature = "avif-input")]
@@ -132,11 +146,12 @@ fn decode_jpeg(
     limits: &Limits,
     shrink: u32,
     budget: Budget<'_>,
+    reuse: Vec<u8>,
 ) -> Result<Pixels, Error> {
     use crate::libjpeg::{ColorSpace, Decoder};
 
     let header = &checked.container;
-    let mut decoder = Decoder::new(bytes, limits.max_alloc_bytes)?;
+    let mut decoder = Decoder::new(bytes, limits.max_alloc_bytes)?.reusing(reuse);
     let info = decoder.info();
     if (info.width, info.height) != (header.width, header.height) {
         return Err(Error::corrupt("jpeg", "frame size differs from the header"));

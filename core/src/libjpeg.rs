@@ -192,6 +192,8 @@ pub(crate) struct Decoder<'a> {
     /// The bound on the library's own buffers.
     #[cfg_attr(not(feature = "rayon"), allow(dead_code))]
     max_memory: u64,
+    /// A buffer the decoded rows go into if it holds them ([`Decoder::reusing`]).
+    reuse: Vec<u8>,
 }
 
 impl Drop for Decoder<'_> {
@@ -215,6 +217,7 @@ impl<'a> Decoder<'a> {
             state: vec![0u128; size.div_ceil(16)].into_boxed_slice(),
             bytes,
             max_memory,
+            reuse: Vec::new(),
         };
         let len = c_ulong::try_from(bytes.len())
             .map_err(|_| Error::corrupt("jpeg", "input too large for the decoder"))?;
@@ -224,6 +227,14 @@ impl<'a> Decoder<'a> {
         let code = unsafe { imgest_jpeg_begin(d.ptr(), bytes.as_ptr(), len, max) };
         d.check(code, max_memory)?;
         Ok(d)
+    }
+
+    /// Decodes into `buffer` (its contents are dropped) if its capacity holds the decoded
+    /// rows, so that a caller decoding image after image writes to memory already mapped
+    /// instead of faulting a new block in page by page.
+    pub fn reusing(mut self, buffer: Vec<u8>) -> Self {
+        self.reuse = buffer;
+        self
     }
 
     pub fn info(&mut self) -> Info {
@@ -281,7 +292,13 @@ impl<'a> Decoder<'a> {
         // Not zero-filled first (a pass over the whole image): libjpeg writes every row, and
         // the length is set only once it has.
         let len = stride * h as usize;
-        let mut data: Vec<u8> = Vec::with_capacity(len);
+        let mut data = std::mem::take(&mut self.reuse);
+        data.clear();
+        if data.capacity() < len {
+            // The smaller block is freed before the larger one is taken.
+            data = Vec::new();
+            data.reserve_exact(len);
+        }
         let rows = &mut data.spare_capacity_mut()[..len];
         let at = match split {
             Split::Never => None,
@@ -659,6 +676,40 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(2));
         let err = decode_timed(&bytes, 8, 1 << 30, &time).err().unwrap();
         assert_eq!(err.code(), ErrorCode::Timeout, "{err}");
+    }
+
+    /// A buffer given to `reusing` that holds the rows is the one they are written to, whatever
+    /// it held, and the pixels are a fresh decode's; one too small is replaced.
+    #[test]
+    fn decodes_into_a_reused_buffer() {
+        let bytes = jpeg(640, 480);
+        let fresh = decode(&bytes, 1, 1 << 30).unwrap();
+        for split in [Split::Never, Split::At(240)] {
+            let mut old = vec![0xA5u8; 640 * 480 * 3 + 1000];
+            old.truncate(17);
+            let at = old.as_ptr();
+            let (stored, out) = (ColorSpace::YCbCr, ColorSpace::Rgb);
+            let s = Decoder::new(&bytes, 1 << 30)
+                .unwrap()
+                .reusing(old)
+                .decode_split(1, stored, out, 1 << 30, &Budget::NONE, split)
+                .unwrap();
+            assert_eq!(s.data.as_ptr(), at, "{split:?}: not the buffer given");
+            assert!(s.data == fresh.data, "{split:?}: pixels differ");
+        }
+        let small = Vec::with_capacity(100);
+        let s = Decoder::new(&bytes, 1 << 30)
+            .unwrap()
+            .reusing(small)
+            .decode(
+                2,
+                ColorSpace::YCbCr,
+                ColorSpace::Rgb,
+                1 << 30,
+                &Budget::NONE,
+            )
+            .unwrap();
+        assert_eq!(s.data, decode(&bytes, 2, 1 << 30).unwrap().data);
     }
 
     #[test]

@@ -23,7 +23,8 @@ use crate::validate;
 use crate::validate::Format;
 
 /// A reusable pipeline: options are validated once, and resampling scratch buffers are kept
-/// between runs.
+/// between runs, as is the block a run's decoded frame filled (up to 32 MiB; not when a
+/// full-size variant took the frame), which the next run's JPEG decode writes into.
 ///
 /// ```
 /// let mut pipeline = imgest::Pipeline::new(imgest::Options::default())?;
@@ -35,6 +36,7 @@ use crate::validate::Format;
 pub struct Pipeline {
     options: Options,
     resizer: Resizer,
+    spare: Spare,
 }
 
 /// Runs the pipeline once with `options`. For many images, build a [`Pipeline`] and reuse it.
@@ -117,6 +119,7 @@ impl Pipeline {
         Ok(Pipeline {
             options,
             resizer: Resizer::new(),
+            spare: Spare::default(),
         })
     }
 
@@ -134,7 +137,7 @@ impl Pipeline {
             to_srgb,
             orientation,
             source,
-        } = self.decode(input, budget)?;
+        } = self.decode(input, budget, &mut Vec::new())?;
         if let Some(t) = &to_srgb {
             t.apply_within(&mut frame, &budget)?;
         }
@@ -145,7 +148,13 @@ impl Pipeline {
 
     /// Validates and decodes `input`, leaving the conversion to sRGB and the orientation to the
     /// pixels that are kept.
-    fn decode(&self, input: &[u8], budget: Budget<'_>) -> Result<Decoded, Error> {
+    /// A JPEG is decoded into `reuse` (taken) if it is large enough.
+    fn decode(
+        &self,
+        input: &[u8],
+        budget: Budget<'_>,
+        reuse: &mut Vec<u8>,
+    ) -> Result<Decoded, Error> {
         let limits = &self.options.limits;
         budget.check()?;
         let mut checked = validate::check(input, limits)?;
@@ -164,7 +173,7 @@ impl Pipeline {
         } else {
             1
         };
-        let pixels = decode::decode_within(input, &checked, limits, shrink, budget)?;
+        let pixels = decode::decode_within(input, &checked, limits, shrink, budget, reuse)?;
         let (stored_width, stored_height) = if shrink > 1 {
             (info.width, info.height)
         } else {
@@ -236,8 +245,11 @@ impl Pipeline {
     }
 
     fn run_within(&mut self, input: &[u8], budget: Budget<'_>) -> Result<Output, Error> {
-        let decoded = self.decode(input, budget)?;
-        self.produce(decoded, budget)
+        let mut spare = std::mem::take(&mut self.spare.0);
+        let decoded = self.decode(input, budget, &mut spare);
+        // Left as it was unless a JPEG decode took it.
+        self.spare.0 = spare;
+        self.produce(decoded?, budget)
     }
 
     /// Resizes, encodes and analyses, and on failure (a spent budget, say, between two
@@ -318,7 +330,11 @@ impl Pipeline {
         };
         budget.check()?;
 
-        let Pipeline { options, resizer } = self;
+        let Pipeline {
+            options,
+            resizer,
+            spare,
+        } = self;
         // Each variant with its place in the output.
         let mut jobs: Vec<(&Variant, usize)> = Vec::with_capacity(options.variants.len());
         for (order, v) in options.variants.iter().enumerate() {
@@ -362,7 +378,7 @@ impl Pipeline {
         };
         #[cfg(feature = "rayon")]
         let mut done = if early.is_empty() {
-            variants(resizer, frame, jobs, upright_size, finish)?
+            variants(resizer, Some(spare), frame, jobs, upright_size, finish)?
         } else {
             let shared = Arc::clone(&frame);
             let (first, rest) = rayon::join(
@@ -396,7 +412,9 @@ impl Pipeline {
                         })
                         .collect::<Result<Vec<_>, Error>>()
                 },
-                move || variants(resizer, frame, jobs, upright_size, finish),
+                // The frame's block is not kept through the full-size encode (the run's
+                // largest): it would add its size to the run's peak memory.
+                move || variants(resizer, None, frame, jobs, upright_size, finish),
             );
             // A run stopped by its budget reports the budget, whichever side noticed first.
             let mut first = first.map_err(|e| budget.or(e))?;
@@ -405,7 +423,7 @@ impl Pipeline {
         };
         // On one thread the variants come out in order.
         #[cfg(not(feature = "rayon"))]
-        let done = variants(resizer, frame, jobs, upright_size, finish)?;
+        let done = variants(resizer, Some(spare), frame, jobs, upright_size, finish)?;
         #[cfg(feature = "rayon")]
         done.sort_by_key(|(order, _)| *order);
         let variants: Vec<VariantOutput> = done.into_iter().map(|(_, v)| v).collect();
@@ -481,6 +499,7 @@ fn encode_variant(
 /// dropped otherwise before encoding starts.
 fn variants(
     resizer: &mut Resizer,
+    spare: Option<&mut Spare>,
     frame: DecodedPixels,
     jobs: Vec<(&Variant, usize)>,
     (width, height): (u32, u32),
@@ -524,14 +543,22 @@ fn variants(
     resizer.shrink_scratch(SCRATCH_KEPT);
 
     // The decoded frame itself becomes the full-size image, if a variant wants one (copied only
-    // if another thread still reads it), and is dropped otherwise, before encoding starts.
+    // if another thread still reads it). Otherwise, before encoding starts, its block is kept
+    // for the next run's decode (if `spare` is given and no other thread still reads it) or
+    // freed.
     let mut frame = Some(frame);
     for slot in &mut images {
         if slot.is_none() {
             *slot = frame.take().map(into_frame);
         }
     }
-    drop(frame);
+    if let (Some(frame), Some(spare)) = (frame, spare) {
+        #[cfg(feature = "rayon")]
+        let frame = Arc::try_unwrap(frame).ok();
+        #[cfg(not(feature = "rayon"))]
+        let frame = Some(frame);
+        spare.keep(frame.map(Frame::into_raw));
+    }
     budget.check()?;
     let finish = |img: &mut Option<Frame>| {
         if let Some(img) = img {
@@ -616,6 +643,38 @@ fn into_frame(pixels: DecodedPixels) -> Frame {
     pixels
 }
 
+/// The largest block [`Spare`] keeps between runs: as large as glibc's default `malloc` would
+/// itself keep in its heaps once it has freed such a block (its mmap threshold rises up to
+/// 32 MiB on 64-bit systems), a 10-megapixel RGB frame.
+const SPARE_KEPT: usize = 32 << 20;
+
+/// The block a run's decoded frame filled, kept for the next run's JPEG decode to write into:
+/// a fresh block of that size (a few to tens of MB, mapped on its own by `malloc`) is faulted
+/// in page by page, which took two thirds of the kernel's 6–7 % of a thumbnail's CPU time
+/// (`benches/RESULTS.md`). Its contents are never read.
+#[derive(Default)]
+struct Spare(Vec<u8>);
+
+impl Spare {
+    /// Keeps `block` (the previous one is freed) if it is at most [`SPARE_KEPT`] bytes.
+    fn keep(&mut self, block: Option<Vec<u8>>) {
+        // WebAssembly's linear memory is never given back: a freed block is reused there
+        // without faults, and keeping it would only keep it from other uses.
+        if cfg!(target_family = "wasm") {
+            return;
+        }
+        if let Some(block) = block.filter(|b| b.capacity() <= SPARE_KEPT) {
+            self.0 = block;
+        }
+    }
+}
+
+impl std::fmt::Debug for Spare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Spare({} bytes)", self.0.capacity())
+    }
+}
+
 /// Resampling scratch kept between runs (reused, so no allocation per run); larger scratch, left
 /// by a large photo, is freed before encoding instead of being held through it.
 const SCRATCH_KEPT: usize = 4 << 20;
@@ -668,4 +727,78 @@ fn hex(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use image::ImageEncoder;
+
+    use super::*;
+
+    /// A `w`×`h` RGB JPEG of gradients and noise.
+    fn jpeg(w: u32, h: u32, seed: u32) -> Vec<u8> {
+        let mut noise = crate::xorshift32(seed);
+        let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+        for y in 0..h {
+            for x in 0..w {
+                let n = (noise() >> 27) as u8;
+                rgb.extend([(x * 255 / w) as u8 ^ n, (y * 255 / h) as u8, 100 + n]);
+            }
+        }
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+            .write_image(&rgb, w, h, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        out
+    }
+
+    fn digests(out: &Output) -> Vec<(String, (u32, u32))> {
+        let v = out.variants.iter();
+        v.map(|v| (v.sha256.clone(), (v.width, v.height))).collect()
+    }
+
+    /// A run whose decoded frame is no variant's keeps its block, and the next run's JPEG
+    /// decode writes into it; the outputs are a fresh pipeline's, byte for byte.
+    #[test]
+    fn a_run_decodes_into_the_block_the_last_one_left() {
+        let thumbs = Options::default().with_variants(vec![Variant::fit("thumb", 150)]);
+        let (big, small) = (jpeg(1200, 900, 7), jpeg(640, 400, 11));
+        let mut p = Pipeline::new(thumbs.clone()).unwrap();
+        let first = p.run(&big).unwrap();
+        // Decoded at 1/2 scale (150 px from 1200: 8×, margin 2 at 1/2 and 2.5 below).
+        assert_eq!(p.spare.0.capacity(), 600 * 450 * 3);
+        let block = p.spare.0.as_ptr();
+        let second = p.run(&small).unwrap();
+        assert_eq!(
+            p.spare.0.as_ptr(),
+            block,
+            "the next decode took another block"
+        );
+        assert_eq!(p.spare.0.capacity(), 600 * 450 * 3);
+        for (out, input) in [(&first, &big), (&second, &small)] {
+            let fresh = Pipeline::new(thumbs.clone()).unwrap().run(input).unwrap();
+            assert_eq!(digests(out), digests(&fresh));
+        }
+        assert_eq!(digests(&p.run(&big).unwrap()), digests(&first));
+
+        // A full-size variant takes the frame: the block stays empty.
+        let both = thumbs.with_variants(vec![Variant::fit("t", 150), Variant::original("o")]);
+        let mut p = Pipeline::new(both.clone()).unwrap();
+        for input in [&big, &small, &big] {
+            let fresh = Pipeline::new(both.clone()).unwrap().run(input).unwrap();
+            assert_eq!(digests(&p.run(input).unwrap()), digests(&fresh));
+            assert_eq!(p.spare.0.capacity(), 0);
+        }
+    }
+
+    #[test]
+    fn a_block_over_the_cap_is_not_kept() {
+        let mut spare = Spare::default();
+        spare.keep(Some(Vec::with_capacity(1000)));
+        let kept = spare.0.as_ptr();
+        spare.keep(Some(Vec::with_capacity(SPARE_KEPT + 1)));
+        spare.keep(None);
+        assert_eq!((spare.0.as_ptr(), spare.0.capacity()), (kept, 1000));
+        assert_eq!(format!("{spare:?}"), "Spare(1000 bytes)");
+    }
 }
