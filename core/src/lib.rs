@@ -71,6 +71,25 @@ pub(crate) fn xorshift32(mut seed: u32) -> impl FnMut() -> u32 {
     }
 }
 
+/// A `w`×`h` RGB JPEG (4:2:0, quality 90) of gradients and noise from `seed`: the tests' JPEG.
+#[cfg(test)]
+pub(crate) fn test_jpeg(w: u32, h: u32, seed: u32) -> Vec<u8> {
+    use image::ImageEncoder;
+    let mut noise = xorshift32(seed);
+    let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let n = (noise() >> 28) as u8;
+            rgb.extend([(x * 255 / w) as u8 ^ n, (y * 255 / h) as u8, 128 + n]);
+        }
+    }
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+        .write_image(&rgb, w, h, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    out
+}
+
 /// The shared test corpus for unit tests, as tests/integration/corpus.rs finds it:
 /// `$IMGEST_CORPUS`, else `../shared/corpus` next to the workspace. `None` (the test skips, and
 /// says so) when it is absent, unless `IMGEST_REQUIRE_CORPUS=1` makes it mandatory.

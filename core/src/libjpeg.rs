@@ -522,27 +522,12 @@ impl<'a> Decoder<'a> {
 
 #[cfg(test)]
 mod tests {
-    use image::ImageEncoder;
-    use image::codecs::jpeg::JpegEncoder;
-
     use super::*;
     use crate::error::ErrorCode;
 
     /// A `w`×`h` RGB JPEG (4:2:0, quality 90) of gradients and noise.
     fn jpeg(w: u32, h: u32) -> Vec<u8> {
-        let mut noise = crate::xorshift32(0x9E37_79B9);
-        let mut rgb = Vec::with_capacity((w * h * 3) as usize);
-        for y in 0..h {
-            for x in 0..w {
-                let n = (noise() >> 28) as u8;
-                rgb.extend([(x * 255 / w) as u8 ^ n, (y * 255 / h) as u8, 128 + n]);
-            }
-        }
-        let mut out = Vec::new();
-        JpegEncoder::new_with_quality(&mut out, 90)
-            .write_image(&rgb, w, h, image::ExtendedColorType::Rgb8)
-            .unwrap();
-        out
+        crate::test_jpeg(w, h, 0x9E37_79B9)
     }
 
     fn decode(bytes: &[u8], shrink: u32, budget: u64) -> Result<Samples, Error> {

@@ -731,26 +731,8 @@ fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use image::ImageEncoder;
-
     use super::*;
-
-    /// A `w`×`h` RGB JPEG of gradients and noise.
-    fn jpeg(w: u32, h: u32, seed: u32) -> Vec<u8> {
-        let mut noise = crate::xorshift32(seed);
-        let mut rgb = Vec::with_capacity((w * h * 3) as usize);
-        for y in 0..h {
-            for x in 0..w {
-                let n = (noise() >> 27) as u8;
-                rgb.extend([(x * 255 / w) as u8 ^ n, (y * 255 / h) as u8, 100 + n]);
-            }
-        }
-        let mut out = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
-            .write_image(&rgb, w, h, image::ExtendedColorType::Rgb8)
-            .unwrap();
-        out
-    }
+    use crate::test_jpeg as jpeg;
 
     fn digests(out: &Output) -> Vec<(String, (u32, u32))> {
         let v = out.variants.iter();
