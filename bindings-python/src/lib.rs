@@ -216,7 +216,8 @@ fn output_formats() -> Vec<(&'static str, &'static str, &'static str)> {
 }
 
 /// `imgest::memory::map_large_buffers()`: the process's malloc gives buffers of 4 MiB or more
-/// their own mappings, returned to the system when freed. For the application to call.
+/// their own mappings, returned to the system when freed, and keeps up to 8 MiB at a heap's
+/// top. For the application to call.
 #[pyfunction]
 fn map_large_buffers() -> bool {
     imgest::memory::map_large_buffers()
