@@ -106,3 +106,36 @@ fn throughput_line_and_unknown_workloads() {
     let lines = run(&["--workload", "animate", "--images", &image]);
     assert_eq!(lines[0]["error"], "workload not supported");
 }
+
+#[test]
+fn the_floors_time_the_encodes_or_the_decode_alone() {
+    let image = sample();
+    let args = |extra: &'static str| {
+        run(&[
+            "--workload",
+            "thumb",
+            "--images",
+            &image,
+            "--iters",
+            "1",
+            "--warmup",
+            "0",
+            extra,
+        ])
+    };
+    let encodes = args("--encode-only");
+    assert_eq!(
+        encodes[0]["dims"],
+        serde_json::json!({"medium": [800, 533]})
+    );
+    assert!(encodes[0]["bytes"]["medium"].as_u64().unwrap() > 0);
+    assert_eq!(encodes[0]["what"], "the WebP encodes alone (floor)");
+    let decode = args("--decode-only");
+    assert_eq!(decode[0]["bytes"], serde_json::json!({}));
+    assert_eq!(decode[0]["total_bytes"], 0);
+    assert_eq!(
+        decode[0]["what"],
+        "the decode alone, at the pipeline's scale (floor)"
+    );
+    assert!(decode[0]["ms_per_image"].as_f64().unwrap() > 0.0);
+}

@@ -14,6 +14,10 @@
 //! libwebp calls, settings and parallelism as the pipeline) are timed: the floor under the
 //! pipeline's time, and under the CPU time of any pipeline that encodes these variants with
 //! libwebp at these settings.
+//!
+//! With `--decode-only` it measures the decoder's floor: each image is checked and decoded at
+//! the scale the pipeline would choose for the workload (JPEG shrink-on-load), and nothing
+//! else. Its outputs are no variants.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -38,6 +42,7 @@ struct Args {
     outdir: Option<String>,
     barrier: Option<String>,
     encode_only: bool,
+    decode_only: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -52,6 +57,7 @@ fn parse_args() -> Result<Args, String> {
         outdir: None,
         barrier: None,
         encode_only: false,
+        decode_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -77,10 +83,23 @@ fn parse_args() -> Result<Args, String> {
             "--outdir" => a.outdir = Some(value()?),
             "--barrier" => a.barrier = Some(value()?),
             "--encode-only" => a.encode_only = true,
+            "--decode-only" => a.decode_only = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
     Ok(a)
+}
+
+/// For `--decode-only`: freed blocks of up to 64 MiB stay in the heap for the next decode, as
+/// the pipeline keeps its decoded block for the next run (without it each decode would fault
+/// its output in page by page, which the pipeline does not).
+fn keep_freed_blocks() {
+    // SAFETY: `mallopt` takes two integers and only changes malloc's tuning.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+    }
 }
 
 /// CPU time of the whole process (all threads).
@@ -116,7 +135,6 @@ fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    imgest::memory::map_large_buffers();
     let a = match parse_args() {
         Ok(a) => a,
         Err(e) => {
@@ -124,6 +142,11 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if a.decode_only {
+        keep_freed_blocks();
+    } else {
+        imgest::memory::map_large_buffers();
+    }
     let options = match a.workload.as_str() {
         "ingest" => ingest_options(),
         "thumb" => thumb_options(),
@@ -144,7 +167,13 @@ fn main() {
     let extra = json!({
         "lib_version": format!("imgest {}", env!("CARGO_PKG_VERSION")),
         "threads": format!("variants in parallel ({threads} cores), libwebp thread_level 1"),
-        "what": if a.encode_only { "the WebP encodes alone (floor)" } else { "the whole pipeline" },
+        "what": if a.encode_only {
+            "the WebP encodes alone (floor)"
+        } else if a.decode_only {
+            "the decode alone, at the pipeline's scale (floor)"
+        } else {
+            "the whole pipeline"
+        },
     });
     // Encode-only: every image's variant pixels, made once before any timing.
     let ready: Vec<Vec<Ready>> = if a.encode_only {
@@ -155,6 +184,8 @@ fn main() {
     let mut run = |i: usize| -> Done {
         if a.encode_only {
             encode_floor(&ready[i])
+        } else if a.decode_only {
+            decode_floor(pipeline.options(), &bufs[i])
         } else {
             let out = pipeline.run(&bufs[i]).expect("bench images are valid");
             Done {
@@ -301,6 +332,30 @@ fn prepare_floor(pipeline: &Pipeline, bytes: &[u8]) -> Vec<Ready> {
         std::cmp::Reverse(u64::from(w) * u64::from(h))
     });
     ready
+}
+
+/// `--decode-only`: checks and decodes `bytes` as the pipeline would, at its JPEG scale.
+fn decode_floor(options: &imgest::Options, bytes: &[u8]) -> Done {
+    let limits = &options.limits;
+    let checked = imgest::validate::check(bytes, limits).expect("bench images are valid");
+    let info = &checked.container;
+    let shrink = if checked.format == imgest::Format::Jpeg && options.shrink_on_load {
+        let orientation = info
+            .orientation
+            .filter(|o| (1..=8).contains(o))
+            .unwrap_or(1);
+        let (w, h) = imgest::orient::oriented_size(info.width, info.height, orientation);
+        imgest::shrink_factor(w, h, &options.variants)
+    } else {
+        1
+    };
+    let decoded =
+        imgest::decode::decode_scaled(bytes, &checked, limits, shrink).expect("decodable");
+    std::hint::black_box(&decoded);
+    Done {
+        variants: Vec::new(),
+        dominant: None,
+    }
 }
 
 /// The timed part of `--encode-only`: the variants' encodes, in parallel when there are several.
