@@ -8,11 +8,12 @@
 #   benches/peers/run.sh --peers imgest-npm,jsquash,wasm-vips,sharp --rounds 3
 #   benches/peers/run.sh --peers imgest-py,pyvips,pillow,sharp --rounds 3
 #   benches/peers/run.sh --peers imgest-rs,sharp,pyvips,pillow --rounds 3
-#   benches/peers/run.sh --peers imgest-rs,webp-floor,sharp,pyvips,pillow --rounds 3
+#   benches/peers/run.sh --peers imgest-rs,webp-floor,decode-floor,sharp,pyvips,pillow --rounds 3
 #
 # webp-floor times only the WebP encodes of each image's variants (the pipeline's libwebp calls,
 # settings and parallelism; decoding, orienting and resizing happen before timing): the floor
-# that no pipeline encoding with libwebp at these settings can beat. imgest-npm-floor and
+# that no pipeline encoding with libwebp at these settings can beat; decode-floor times only
+# the decode, at the JPEG scale imgest's pipeline chooses (no output). imgest-npm-floor and
 # jsquash-floor are the same for the WebAssembly encoders (imgest's npm package, @jsquash/webp):
 #   benches/peers/run.sh --peers imgest-npm,imgest-npm-floor,jsquash,jsquash-floor,wasm-vips,sharp
 #
@@ -62,7 +63,9 @@ cat > "$BENCH_HOME/imgest-peers.json" <<JSON
   {"name": "jsquash-floor", "kind": "@jsquash/webp's encoder alone (SIMD build) on the same pixels",
    "cmd": ["node", "{node}/runners/npm_floor.mjs"], "wasm": []},
   {"name": "webp-floor", "kind": "imgest's WebP encodes alone (decode, orient, resize done before timing)",
-   "cmd": ["$runner_bin", "--encode-only"], "wasm": []}
+   "cmd": ["$runner_bin", "--encode-only"], "wasm": []},
+  {"name": "decode-floor", "kind": "imgest's decode alone, at the scale its pipeline chooses (no output)",
+   "cmd": ["$runner_bin", "--decode-only"], "wasm": []}
 ]}
 JSON
 exec "$harness/run.sh" bench --extra-peers "$BENCH_HOME/imgest-peers.json" "$@"

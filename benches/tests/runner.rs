@@ -69,18 +69,25 @@ fn latency_lines_for_both_workloads() {
     assert_eq!(l["dominant"].as_array().unwrap().len(), 3);
     let medium = std::fs::read(outdir.path().join("sunrise.webp")).unwrap();
     assert_eq!(medium.len() as u64, l["bytes"]["medium"].as_u64().unwrap());
-    let lines = run(&[
+    let lines = thumb_once(&image, &[]);
+    assert_eq!(lines[0]["dims"], serde_json::json!({"medium": [800, 533]}));
+    assert!(lines[0]["dominant"].is_null());
+}
+
+/// One latency run of the thumb workload over `image`, with `extra` arguments.
+fn thumb_once(image: &str, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec![
         "--workload",
         "thumb",
         "--images",
-        &image,
+        image,
         "--iters",
         "1",
         "--warmup",
         "0",
-    ]);
-    assert_eq!(lines[0]["dims"], serde_json::json!({"medium": [800, 533]}));
-    assert!(lines[0]["dominant"].is_null());
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
 }
 
 #[test]
@@ -110,27 +117,14 @@ fn throughput_line_and_unknown_workloads() {
 #[test]
 fn the_floors_time_the_encodes_or_the_decode_alone() {
     let image = sample();
-    let args = |extra: &'static str| {
-        run(&[
-            "--workload",
-            "thumb",
-            "--images",
-            &image,
-            "--iters",
-            "1",
-            "--warmup",
-            "0",
-            extra,
-        ])
-    };
-    let encodes = args("--encode-only");
+    let encodes = thumb_once(&image, &["--encode-only"]);
     assert_eq!(
         encodes[0]["dims"],
         serde_json::json!({"medium": [800, 533]})
     );
     assert!(encodes[0]["bytes"]["medium"].as_u64().unwrap() > 0);
     assert_eq!(encodes[0]["what"], "the WebP encodes alone (floor)");
-    let decode = args("--decode-only");
+    let decode = thumb_once(&image, &["--decode-only"]);
     assert_eq!(decode[0]["bytes"], serde_json::json!({}));
     assert_eq!(decode[0]["total_bytes"], 0);
     assert_eq!(
