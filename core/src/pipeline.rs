@@ -146,6 +146,19 @@ impl Pipeline {
         Ok(Prepared { image, source })
     }
 
+    /// The scale at which a run decodes the checked input: a JPEG at `1/`[`shrink_factor`] of
+    /// its size when [`Options::shrink_on_load`] is on (for its upright size and this pipeline's
+    /// variants), anything else at full size (1).
+    pub fn decode_scale(&self, checked: &validate::Checked) -> u32 {
+        let info = &checked.container;
+        if checked.format != Format::Jpeg || !self.options.shrink_on_load {
+            return 1;
+        }
+        let orientation = info.upright_orientation();
+        let (w, h) = orient::oriented_size(info.width, info.height, orientation);
+        shrink_factor(w, h, &self.options.variants)
+    }
+
     /// Validates and decodes `input`, leaving the conversion to sRGB and the orientation to the
     /// pixels that are kept.
     /// A JPEG is decoded into `reuse` (taken) if it is large enough.
@@ -163,16 +176,8 @@ impl Pipeline {
         let format = checked.format;
         let info = &checked.container;
         budget.check()?;
-        let orientation = info
-            .orientation
-            .filter(|o| (1..=8).contains(o))
-            .unwrap_or(1);
-        let shrink = if format == Format::Jpeg && self.options.shrink_on_load {
-            let (w, h) = orient::oriented_size(info.width, info.height, orientation);
-            shrink_factor(w, h, &self.options.variants)
-        } else {
-            1
-        };
+        let orientation = info.upright_orientation();
+        let shrink = self.decode_scale(&checked);
         let pixels = decode::decode_within(input, &checked, limits, shrink, budget, reuse)?;
         let (stored_width, stored_height) = if shrink > 1 {
             (info.width, info.height)
@@ -737,6 +742,30 @@ mod tests {
     fn digests(out: &Output) -> Vec<(String, (u32, u32))> {
         let v = out.variants.iter();
         v.map(|v| (v.sha256.clone(), (v.width, v.height))).collect()
+    }
+
+    /// The decode scale is the JPEG shrink-on-load factor for the pipeline's variants, and 1
+    /// for other formats or with shrink-on-load off.
+    #[test]
+    fn the_decode_scale_follows_the_variants_and_the_format() {
+        let limits = crate::Limits::default();
+        let with = |px: u32, on: bool| {
+            let mut o = Options::default().with_variants(vec![Variant::fit("v", px)]);
+            o.shrink_on_load = on;
+            Pipeline::new(o).unwrap()
+        };
+        let big = validate::check(&jpeg(2000, 1000, 3), &limits).unwrap();
+        // 10 × smaller: 1/4 (margin 2.5); 4 ×: 1/2 (margin 2); 2.2 ×: full size.
+        assert_eq!(with(200, true).decode_scale(&big), 4);
+        assert_eq!(with(500, true).decode_scale(&big), 2);
+        assert_eq!(with(900, true).decode_scale(&big), 1);
+        assert_eq!(with(200, false).decode_scale(&big), 1);
+        let mut png = Vec::new();
+        image::RgbImage::new(2000, 1000)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let png = validate::check(&png, &limits).unwrap();
+        assert_eq!(with(200, true).decode_scale(&png), 1);
     }
 
     /// A run whose decoded frame is no variant's keeps its block, and the next run's JPEG

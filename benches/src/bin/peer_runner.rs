@@ -185,7 +185,7 @@ fn main() {
         if a.encode_only {
             encode_floor(&ready[i])
         } else if a.decode_only {
-            decode_floor(pipeline.options(), &bufs[i])
+            decode_floor(&pipeline, &bufs[i])
         } else {
             let out = pipeline.run(&bufs[i]).expect("bench images are valid");
             Done {
@@ -335,20 +335,10 @@ fn prepare_floor(pipeline: &Pipeline, bytes: &[u8]) -> Vec<Ready> {
 }
 
 /// `--decode-only`: checks and decodes `bytes` as the pipeline would, at its JPEG scale.
-fn decode_floor(options: &imgest::Options, bytes: &[u8]) -> Done {
-    let limits = &options.limits;
+fn decode_floor(pipeline: &Pipeline, bytes: &[u8]) -> Done {
+    let limits = &pipeline.options().limits;
     let checked = imgest::validate::check(bytes, limits).expect("bench images are valid");
-    let info = &checked.container;
-    let shrink = if checked.format == imgest::Format::Jpeg && options.shrink_on_load {
-        let orientation = info
-            .orientation
-            .filter(|o| (1..=8).contains(o))
-            .unwrap_or(1);
-        let (w, h) = imgest::orient::oriented_size(info.width, info.height, orientation);
-        imgest::shrink_factor(w, h, &options.variants)
-    } else {
-        1
-    };
+    let shrink = pipeline.decode_scale(&checked);
     let decoded =
         imgest::decode::decode_scaled(bytes, &checked, limits, shrink).expect("decodable");
     std::hint::black_box(&decoded);

@@ -160,6 +160,15 @@ pub struct ContainerInfo {
     pub avif: Option<AvifImage>,
 }
 
+impl ContainerInfo {
+    /// The EXIF orientation to apply: the tag's value if it is one of 1–8, otherwise 1 (none).
+    pub fn upright_orientation(&self) -> u8 {
+        self.orientation
+            .filter(|o| (1..=8).contains(o))
+            .unwrap_or(1)
+    }
+}
+
 /// Where an AVIF's coded images lie and how to show them ([`ContainerInfo::avif`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AvifImage {
