@@ -5,6 +5,9 @@
 //! - for WebAssembly with AVIF input, dav1d (the AV1 decoder; native builds use rav1d, its Rust
 //!   port, which does not build for wasm32-unknown-unknown) from the source folder
 //!   `IMGEST_DAV1D_SRC` names (`scripts/dav1d-source.sh` fetches it), with `csrc/av1.c` in front.
+//!
+//! It also tells whether libjpeg-turbo was built with its SIMD code (cfg `jpeg_simd`, read by
+//! `imgest::jpeg_simd()`), and warns when a native build is without it.
 
 use std::path::{Path, PathBuf};
 
@@ -29,8 +32,36 @@ fn main() {
             .flag("-wasm-enable-sjlj");
     }
     build.compile("imgest_jpeg");
+    jpeg_simd(&include, wasm);
     if wasm && std::env::var_os("CARGO_FEATURE_AVIF_INPUT").is_some() {
         dav1d();
+    }
+}
+
+/// Sets cfg `jpeg_simd` when the libjpeg-turbo that `mozjpeg-sys` built has its SIMD code (its
+/// `jconfig.h` defines `WITH_SIMD`). On x86 that code is assembled by `nasm`, and without it
+/// `mozjpeg-sys` quietly builds the C code, whose JPEG decode takes about 2.4× the CPU (its
+/// warning, from a registry crate, is not shown): warn here, where cargo shows it.
+fn jpeg_simd(include: &std::ffi::OsStr, wasm: bool) {
+    println!("cargo:rustc-check-cfg=cfg(jpeg_simd)");
+    let mut simd = false;
+    for config in std::env::split_paths(include).map(|dir| dir.join("jconfig.h")) {
+        if let Ok(h) = std::fs::read_to_string(&config) {
+            // Rewritten whenever mozjpeg-sys is rebuilt (after nasm is installed, say).
+            println!("cargo:rerun-if-changed={}", config.display());
+            simd |= h
+                .lines()
+                .any(|l| l.split_whitespace().take(2).eq(["#define", "WITH_SIMD"]));
+        }
+    }
+    if simd {
+        println!("cargo:rustc-cfg=jpeg_simd");
+    } else if !wasm {
+        println!(
+            "cargo:warning=libjpeg-turbo was built without its SIMD code (on x86 it needs `nasm`): \
+             JPEG decoding takes about 2.4x the CPU. Install nasm, then `cargo clean -p mozjpeg-sys` \
+             and rebuild."
+        );
     }
 }
 

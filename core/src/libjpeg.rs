@@ -632,6 +632,32 @@ mod tests {
         }
     }
 
+    /// `jpeg_simd()` (read from the build's `jconfig.h`) says what the linked library does:
+    /// libjpeg-turbo's own check of its IDCT (false in a build without SIMD code; on x86-64 and
+    /// Arm64 every CPU has the instructions it needs). `IMGEST_REQUIRE_JPEG_SIMD=1` (the check
+    /// script) makes the SIMD build mandatory, so a build that lost it (no nasm) fails here.
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn the_jpeg_simd_flag_matches_the_linked_library() {
+        unsafe extern "C" {
+            fn jsimd_can_idct_islow() -> c_int;
+        }
+        // SAFETY: a libjpeg-turbo function without arguments (SIMD build or not, the library
+        // defines it); it reads the CPU's features once and returns 0 or 1.
+        let linked = unsafe { jsimd_can_idct_islow() } != 0;
+        if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+            assert_eq!(crate::jpeg_simd(), linked);
+        }
+        if std::env::var("IMGEST_REQUIRE_JPEG_SIMD").is_ok_and(|v| v == "1") {
+            assert!(
+                crate::jpeg_simd() && linked,
+                "IMGEST_REQUIRE_JPEG_SIMD=1 but libjpeg-turbo was built without SIMD (nasm missing?)"
+            );
+        } else if !crate::jpeg_simd() {
+            eprintln!("note: libjpeg-turbo was built without its SIMD code (install nasm)");
+        }
+    }
+
     #[cfg(feature = "rayon")]
     #[test]
     fn running_threads_are_read_from_loadavg() {

@@ -165,7 +165,11 @@ fn main() {
         .collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let extra = json!({
-        "lib_version": format!("imgest {}", env!("CARGO_PKG_VERSION")),
+        "lib_version": format!(
+            "imgest {}, libjpeg-turbo {}",
+            env!("CARGO_PKG_VERSION"),
+            if imgest::jpeg_simd() { "with SIMD" } else { "without SIMD (no nasm at build time)" }
+        ),
         "threads": format!("variants in parallel ({threads} cores), libwebp thread_level 1"),
         "what": if a.encode_only {
             "the WebP encodes alone (floor)"
