@@ -181,6 +181,24 @@ int imgest_jpeg_layout(imgest_jpeg *d, int *multi_scan, unsigned *rows_per_imcu)
   return 0;
 }
 
+/* The restart markers of a single-scan image, for a split that starts its second decoder at
+ * one (valid after `imgest_jpeg_start`): the restart interval in MCUs (0: none), the MCUs in
+ * one iMCU row, and the source rows one iMCU row covers. */
+int imgest_jpeg_restarts(imgest_jpeg *d, unsigned *interval, unsigned *mcus_per_imcu,
+                         unsigned *imcu_source_rows) {
+  if (setjmp(d->jump)) return d->code;
+  *interval = d->cinfo.restart_interval;
+  /* A scan of one component has one block per MCU: an iMCU row is v_samp_factor rows of them. */
+  unsigned rows = d->cinfo.comps_in_scan == 1 ? (unsigned)d->cinfo.cur_comp_info[0]->v_samp_factor
+                                              : 1u;
+  *mcus_per_imcu = (unsigned)d->cinfo.MCUs_per_row * rows;
+  *imcu_source_rows = (unsigned)d->cinfo.max_v_samp_factor * DCTSIZE;
+  return 0;
+}
+
+/* The warnings the library has emitted so far (corrupt data it decoded past). */
+long imgest_jpeg_warnings(const imgest_jpeg *d) { return d->err.num_warnings; }
+
 /* Passes over the next `rows` output rows without producing them (libjpeg-turbo's
  * `jpeg_skip_scanlines`: a baseline image's skipped iMCU rows are entropy-decoded only; their
  * IDCT, upsampling and colour conversion are left out). The rows read after it are the same

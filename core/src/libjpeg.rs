@@ -46,6 +46,15 @@ unsafe extern "C" {
     fn imgest_jpeg_layout(d: *mut u8, multi_scan: *mut c_int, rows_per_imcu: *mut c_uint) -> c_int;
     #[cfg(feature = "rayon")]
     fn imgest_jpeg_skip(d: *mut u8, rows: c_uint) -> c_int;
+    #[cfg(feature = "rayon")]
+    fn imgest_jpeg_restarts(
+        d: *mut u8,
+        interval: *mut c_uint,
+        mcus_per_imcu: *mut c_uint,
+        imcu_source_rows: *mut c_uint,
+    ) -> c_int;
+    #[cfg(feature = "rayon")]
+    fn imgest_jpeg_warnings(d: *const u8) -> c_long;
     fn imgest_jpeg_message(d: *const u8, code: c_int, params: *mut *const c_int) -> *const c_char;
     fn imgest_jpeg_kind(code: c_int) -> c_int;
     fn imgest_jpeg_end(d: *mut u8);
@@ -124,7 +133,32 @@ enum Split {
     /// At this row, the second part always on its own decoder (tests).
     #[cfg(test)]
     At(u32),
+    /// At the restart marker [`Decoder::restart_cut`] picks whatever the image's size, the
+    /// second part always on its own decoder (tests).
+    #[cfg(test)]
+    Restart,
 }
+
+/// Where a split's second decoder starts on a stream of its own instead of passing over the
+/// rows above its part: a restart marker at the start of an iMCU row ([`Decoder::restart_cut`]).
+#[cfg(feature = "rayon")]
+#[derive(Clone, Copy, Debug)]
+struct Restart {
+    /// The iMCU row its stream starts at: one above its part, whose first rows' upsampling
+    /// reads the chroma rows above them.
+    imcu_row: u32,
+    /// Output rows per iMCU row.
+    imcu: u32,
+    /// The restart markers in the data before that row (a multiple of 8, so that the stream's
+    /// first marker is RST0, as libjpeg expects).
+    markers: u64,
+    /// The source rows above that row.
+    source_rows: u32,
+}
+
+/// Restart cuts taken (tests count them to know the path ran).
+#[cfg(all(test, feature = "rayon"))]
+static RESTART_CUTS: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
 /// The rows below the split, and how far the first part has come.
 #[cfg(feature = "rayon")]
@@ -140,13 +174,16 @@ struct Parts<'b> {
 #[cfg(feature = "rayon")]
 impl<'b> Parts<'b> {
     /// The rows below the split, to the first side that asks. The second decoder (`split` =
-    /// the split row) takes them only while the first part is less than halfway through its
-    /// rows (past that, passing over them costs more than the first decoder going on) and a
-    /// core is free for it.
-    fn take_bottom(&self, split: Option<u32>) -> Option<&'b mut [MaybeUninit<u8>]> {
-        if let Some(k) = split
+    /// how far the first part may have come, and whether the second decoder passes over the
+    /// rows above its part) takes them only while the first part is short of that. Passing
+    /// over the rows, it goes only to halfway (past that, doing so costs more than the first
+    /// decoder going on) and only if a core is free for it: the rows above are decoded twice.
+    /// From a restart marker, no work is done twice, so it goes whatever the other cores do.
+    fn take_bottom(&self, split: Option<(u32, bool)>) -> Option<&'b mut [MaybeUninit<u8>]> {
+        if let Some((limit, passes_over)) = split
             && self.auto
-            && (self.done.load(core::sync::atomic::Ordering::Relaxed) >= k / 2 || !core_free())
+            && (self.done.load(core::sync::atomic::Ordering::Relaxed) >= limit
+                || (passes_over && !core_free()))
         {
             return None;
         }
@@ -180,6 +217,69 @@ fn running_threads(loadavg: &str) -> Option<usize> {
         .0
         .parse()
         .ok()
+}
+
+/// The stream a split's second decoder reads from a restart marker ([`Restart`]): `bytes`'
+/// segments up to the end of the scan header, with the frame's height less the rows above the
+/// marker, then the data from the marker's interval on. `None` if the data does not have the
+/// markers where the cut expects them (a corrupt file; the split then passes over the rows).
+#[cfg(feature = "rayon")]
+fn restart_stream(bytes: &[u8], cut: Restart) -> Option<Vec<u8>> {
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    let (mut i, mut frame) = (2, None);
+    let scan = loop {
+        if *bytes.get(i)? != 0xFF {
+            return None;
+        }
+        while *bytes.get(i + 1)? == 0xFF {
+            i += 1;
+        }
+        let marker = bytes[i + 1];
+        if matches!(marker, 0x01 | 0xD0..=0xD7) {
+            i += 2;
+            continue;
+        }
+        let len = usize::from(u16::from_be_bytes([*bytes.get(i + 2)?, *bytes.get(i + 3)?]));
+        let end = i + 2 + len;
+        if len < 2 || end > bytes.len() {
+            return None;
+        }
+        match marker {
+            // Baseline and extended sequential, Huffman-coded: the frames split.
+            0xC0 | 0xC1 if len >= 8 => frame = Some(i),
+            0xDA => break end,
+            0xC2..=0xCF | 0xD9 if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => return None,
+            _ => {}
+        }
+        i = end;
+    };
+    let frame = frame?;
+    let height = u16::from_be_bytes([bytes[frame + 5], bytes[frame + 6]]);
+    let height = height.checked_sub(u16::try_from(cut.source_rows).ok()?)?;
+    if height == 0 {
+        return None;
+    }
+    // The interval after the `cut.markers`-th marker; markers count 0..7 over and over.
+    let (mut at, mut seen) = (scan, 0u64);
+    while seen < cut.markers {
+        let p = at + memchr::memchr(0xFF, bytes.get(at..)?)?;
+        match *bytes.get(p + 1)? {
+            // A stuffed zero, or a fill byte before a marker.
+            0x00 | 0xFF => at = p + 1,
+            m @ 0xD0..=0xD7 if u64::from(m - 0xD0) == seen % 8 => {
+                seen += 1;
+                at = p + 2;
+            }
+            _ => return None,
+        }
+    }
+    let mut out = Vec::with_capacity(scan + (bytes.len() - at));
+    out.extend_from_slice(&bytes[..scan]);
+    out[frame + 5..frame + 7].copy_from_slice(&height.to_be_bytes());
+    out.extend_from_slice(&bytes[at..]);
+    Some(out)
 }
 
 /// A decompressor over `bytes`; freed on drop whatever state it is in.
@@ -256,8 +356,10 @@ impl<'a> Decoder<'a> {
     ///
     /// With the `rayon` feature, a large single-scan image is decoded in two parts at once when
     /// another thread is free: this thread decodes the rows above [`split_row`], and a second
-    /// decoder over the same data passes over those rows (entropy decoding only, as
-    /// `jpeg_skip_scanlines` does) and decodes the rest. The rows are the same bytes either
+    /// decoder decodes the rest. With restart markers at row starts (cameras and phones write
+    /// them), the second decoder reads a stream of the headers and the data from a marker near
+    /// the middle on; without, it reads the same data and passes over the rows above its part
+    /// (entropy decoding only, as `jpeg_skip_scanlines` does). The rows are the same bytes either
     /// way (a test compares every corpus JPEG at every scale); what it saves is measured in
     /// `benches/RESULTS.md`. The second part goes to whichever side gets to it first: a decode
     /// on a busy pool, where no thread is free to start the second decoder early, or on a
@@ -304,11 +406,15 @@ impl<'a> Decoder<'a> {
             Split::Never => None,
             Split::Auto => self.split_row(w, h, budget)?,
             #[cfg(test)]
-            Split::At(k) => Some(k).filter(|&k| k > 0 && k < h),
+            Split::At(k) => Some(k).filter(|&k| k > 0 && k < h).map(|k| (k, None)),
+            #[cfg(all(test, feature = "rayon"))]
+            Split::Restart => self.restart_split(h, budget)?,
+            #[cfg(all(test, not(feature = "rayon")))]
+            Split::Restart => None,
         };
         match at {
             #[cfg(feature = "rayon")]
-            Some(k) => {
+            Some((k, restart)) => {
                 let (top, bottom) = rows.split_at_mut(k as usize * stride);
                 let parts = Parts {
                     bottom: std::sync::Mutex::new(Some(bottom)),
@@ -316,6 +422,8 @@ impl<'a> Decoder<'a> {
                     auto: matches!(split, Split::Auto),
                 };
                 let (bytes, max_memory) = (self.bytes, self.max_memory);
+                // SAFETY: a read of the decoder's warning count (the headers' warnings).
+                let warned = unsafe { imgest_jpeg_warnings(self.ptr()) };
                 let (first, second) = rayon::join(
                     || {
                         self.read_rows(top, stride, budget, time, Some(&parts.done))?;
@@ -325,24 +433,49 @@ impl<'a> Decoder<'a> {
                         }
                     },
                     || {
-                        let Some(rest) = parts.take_bottom(Some(k)) else {
-                            return Ok(());
+                        let split = match restart {
+                            Some(_) => (k / 4 * 3, false),
+                            None => (k / 2, true),
                         };
-                        let mut other = Decoder::new(bytes, max_memory)?;
+                        let Some(rest) = parts.take_bottom(Some(split)) else {
+                            return Ok(false);
+                        };
+                        // From a restart marker: a stream of the headers and the data from
+                        // there on; else over the same data, passing over the rows above.
+                        let stream = restart.and_then(|r| Some((r, restart_stream(bytes, r)?)));
+                        let (data, skip, rows) = match &stream {
+                            Some((r, data)) => (&data[..], r.imcu, h - r.imcu_row * r.imcu),
+                            None => (bytes, k, h),
+                        };
+                        let mut other = Decoder::new(data, max_memory)?;
                         let size = other.start(shrink, stored, out, budget, time)?;
-                        if size != (w, h, components) {
+                        if size != (w, rows, components) {
                             return Err(Error::internal("libjpeg's second decoder differs"));
                         }
-                        other.skip(k, budget, time)?;
-                        other.read_rows(rest, stride, budget, time, None)
+                        other.skip(skip, budget, time)?;
+                        other.read_rows(rest, stride, budget, time, None)?;
+                        #[cfg(test)]
+                        if stream.is_some() {
+                            RESTART_CUTS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+                        }
+                        Ok(stream.is_some())
                     },
                 );
                 // The first part's error is the one a single decode would have met first.
                 first?;
-                second?;
+                let restarted = second?;
                 // Both parts succeeded, so one of them took the rows below and wrote them.
                 if parts.take_bottom(None).is_some() {
                     return Err(Error::internal("libjpeg: rows left undecoded"));
+                }
+                // Corrupt data above the cut (the first decoder warned while decoding it) may
+                // leave a whole decode out of step at the marker (a lost or repeated
+                // interval); only a decode from the top gives its rows then.
+                // SAFETY: a read of the decoder's warning count.
+                if restarted && unsafe { imgest_jpeg_warnings(self.ptr()) } > warned {
+                    return Decoder::new(self.bytes, self.max_memory)?
+                        .reusing(data)
+                        .decode_split(shrink, stored, out, budget, time, Split::Never);
                 }
             }
             _ => self.read_rows(rows, stride, budget, time, None)?,
@@ -391,11 +524,19 @@ impl<'a> Decoder<'a> {
     }
 
     /// Where a decode of `w` × `h` output rows splits in two ([`Decoder::decode`]), if it
-    /// does: a single-scan image of at least [`SPLIT_PIXELS`], at 5/8 of its height (the
-    /// second decoder passes over those rows at 35–50 % of their decode time, so the parts
-    /// then take about as long), rounded down to whole iMCU rows.
+    /// does (a single-scan image of at least [`SPLIT_PIXELS`]), and whether its second decoder
+    /// starts at a restart marker. With restart markers at iMCU rows near the middle
+    /// ([`Decoder::restart_cut`]), the second decoder reads only its own part's data, and the
+    /// split is there. Without, it passes over the rows above its part at 35–50 % of their
+    /// decode time, so the split is at 5/8 of the height (the parts then take about as long),
+    /// rounded down to whole iMCU rows.
     #[cfg(feature = "rayon")]
-    fn split_row(&mut self, w: u32, h: u32, budget: u64) -> Result<Option<u32>, Error> {
+    fn split_row(
+        &mut self,
+        w: u32,
+        h: u32,
+        budget: u64,
+    ) -> Result<Option<(u32, Option<Restart>)>, Error> {
         if u64::from(w) * u64::from(h) < SPLIT_PIXELS {
             return Ok(None);
         }
@@ -403,13 +544,78 @@ impl<'a> Decoder<'a> {
         // SAFETY: decompression has started; plain out-parameters.
         let code = unsafe { imgest_jpeg_layout(self.ptr(), &mut multi_scan, &mut imcu) };
         self.check(code, budget)?;
-        let k = (h / 8 * 5) / imcu.max(1) * imcu.max(1);
-        Ok((multi_scan == 0 && k > 0 && k < h).then_some(k))
+        if multi_scan != 0 || imcu == 0 {
+            return Ok(None);
+        }
+        if let Some(cut) = self.restart_cut(h, imcu, budget)? {
+            return Ok(Some(((cut.imcu_row + 1) * imcu, Some(cut))));
+        }
+        let k = (h / 8 * 5) / imcu * imcu;
+        Ok((k > 0 && k < h).then_some((k, None)))
     }
 
     #[cfg(not(feature = "rayon"))]
-    fn split_row(&mut self, _w: u32, _h: u32, _budget: u64) -> Result<Option<u32>, Error> {
+    fn split_row(
+        &mut self,
+        _w: u32,
+        _h: u32,
+        _budget: u64,
+    ) -> Result<Option<(u32, Option<core::convert::Infallible>)>, Error> {
         Ok(None)
+    }
+
+    /// [`Decoder::restart_cut`] whatever the image's size (tests).
+    #[cfg(all(test, feature = "rayon"))]
+    fn restart_split(
+        &mut self,
+        h: u32,
+        budget: u64,
+    ) -> Result<Option<(u32, Option<Restart>)>, Error> {
+        let (mut multi_scan, mut imcu) = (0, 0);
+        // SAFETY: decompression has started; plain out-parameters.
+        let code = unsafe { imgest_jpeg_layout(self.ptr(), &mut multi_scan, &mut imcu) };
+        self.check(code, budget)?;
+        if multi_scan != 0 || imcu == 0 {
+            return Ok(None);
+        }
+        let cut = self.restart_cut(h, imcu, budget)?;
+        Ok(cut.map(|c| ((c.imcu_row + 1) * imcu, Some(c))))
+    }
+
+    /// The restart marker nearest the middle of a single-scan image of `h` output rows
+    /// (`imcu` per iMCU row) where a second decoder can start on a stream of its own: one that
+    /// starts an iMCU row, and whose count of markers before it is a multiple of 8 (the
+    /// stream's first is then RST0, as libjpeg expects; nothing in the data is rewritten).
+    /// Between a third and two thirds of the height, with an iMCU row above it for the
+    /// upsampling's context; `None` without such a marker (no restart markers, or intervals
+    /// that do not start rows there).
+    #[cfg(feature = "rayon")]
+    fn restart_cut(&mut self, h: u32, imcu: u32, budget: u64) -> Result<Option<Restart>, Error> {
+        let (mut interval, mut mcus, mut source_rows) = (0, 0, 0);
+        // SAFETY: decompression has started; plain out-parameters.
+        let code =
+            unsafe { imgest_jpeg_restarts(self.ptr(), &mut interval, &mut mcus, &mut source_rows) };
+        self.check(code, budget)?;
+        let (interval, mcus) = (u64::from(interval), u64::from(mcus));
+        let rows = h.div_ceil(imcu);
+        if interval == 0 || mcus == 0 || rows < 3 {
+            return Ok(None);
+        }
+        let fits = |r: u32| {
+            let before = u64::from(r) * mcus;
+            (r >= 1 && r + 2 <= rows && before % interval == 0 && (before / interval) % 8 == 0)
+                .then(|| Restart {
+                    imcu_row: r,
+                    imcu,
+                    markers: before / interval,
+                    source_rows: r * source_rows,
+                })
+        };
+        let middle = rows / 2;
+        Ok((0..=rows / 6)
+            .flat_map(|d| [middle.checked_sub(d), middle.checked_add(d)])
+            .flatten()
+            .find_map(fits))
     }
 
     /// Passes over the next `rows` output rows without producing them.
@@ -615,9 +821,21 @@ mod tests {
                 }
                 let auto = decode_at(bytes, shrink, Split::Auto).unwrap();
                 assert!(auto.data == whole.data, "automatic split, 1/{shrink}");
+                let restart = decode_at(bytes, shrink, Split::Restart).unwrap();
+                assert!(
+                    restart.data == whole.data,
+                    "split at a restart marker, 1/{shrink}"
+                );
             }
         }
         assert!(compared > 100, "{compared} splits compared");
+        // The corpus JPEGs with restart markers at row starts (4:2:0, 4:4:4, CMYK, 33 × 33 to
+        // 4032 × 2012) split there at every scale that leaves three iMCU rows or more.
+        #[cfg(feature = "rayon")]
+        if crate::corpus_root().is_some() {
+            let cuts = RESTART_CUTS.load(core::sync::atomic::Ordering::Relaxed);
+            assert!(cuts >= 20, "{cuts} splits at a restart marker");
+        }
         // A file cut short below the split row: the second decoder meets the end of the data,
         // and the decode fails as a whole one does.
         let bytes = jpeg(517, 301);
@@ -630,6 +848,61 @@ mod tests {
                 assert_eq!(split, whole, "cut at {len}, split at {k}");
             }
         }
+    }
+
+    /// Corrupt data above a restart cut (garbled bytes, a marker renumbered, a marker lost):
+    /// a split still gives the whole decode's rows. A marker out of sequence makes the second
+    /// decoder pass over the rows instead, and warnings from the first (corrupt data it decoded
+    /// past) send the image back to one decode; either guard alone holds these three files.
+    #[cfg(feature = "rayon")]
+    #[test]
+    fn a_restart_cut_after_corrupt_data_gives_the_same_bytes() {
+        let Some(root) = crate::corpus_root() else {
+            return;
+        };
+        let good = std::fs::read(root.join("jpeg/xmp_test.jpg")).unwrap();
+        // The main image's scan (the EXIF thumbnail before it has one of its own).
+        let mut scan = 2;
+        while good[scan + 1] != 0xDA {
+            scan += 2 + usize::from(u16::from_be_bytes([good[scan + 2], good[scan + 3]]));
+        }
+        let rst: Vec<usize> = (scan..good.len() - 1)
+            .filter(|&i| good[i] == 0xFF && (0xD0..=0xD7).contains(&good[i + 1]))
+            .collect();
+        assert!(rst.len() > 100, "{} restart markers", rst.len());
+        let mut noise = crate::xorshift32(7);
+        let mut garbled = good.clone();
+        for b in &mut garbled[rst[2] + 2..rst[2] + 300] {
+            // Entropy-coded bytes with no 0xFF (no marker, no stuffing) but wrong.
+            *b = (noise() % 255) as u8;
+        }
+        let mut renumbered = good.clone();
+        renumbered[rst[5] + 1] = 0xD0 + (renumbered[rst[5] + 1] - 0xD0 + 1) % 8;
+        let mut dropped = good.clone();
+        dropped.drain(rst[8]..rst[8] + 2);
+        let mut decoded = 0;
+        for (name, bytes) in [
+            ("garbled", &garbled),
+            ("renumbered", &renumbered),
+            ("dropped", &dropped),
+        ] {
+            for shrink in [1, 2] {
+                let whole = decode_at(bytes, shrink, Split::Never);
+                let split = decode_at(bytes, shrink, Split::Restart);
+                match (whole, split) {
+                    (Ok(whole), Ok(split)) => {
+                        assert!(split.data == whole.data, "{name}, 1/{shrink}");
+                        decoded += 1;
+                    }
+                    (whole, split) => assert_eq!(
+                        whole.err().map(|e| e.code()),
+                        split.err().map(|e| e.code()),
+                        "{name}, 1/{shrink}"
+                    ),
+                }
+            }
+        }
+        assert!(decoded >= 4, "{decoded} corrupt files decoded");
     }
 
     /// `jpeg_simd()` (read from the build's `jconfig.h`) says what the linked library does:
