@@ -219,69 +219,6 @@ fn running_threads(loadavg: &str) -> Option<usize> {
         .ok()
 }
 
-/// The stream a split's second decoder reads from a restart marker ([`Restart`]): `bytes`'
-/// segments up to the end of the scan header, with the frame's height less the rows above the
-/// marker, then the data from the marker's interval on. `None` if the data does not have the
-/// markers where the cut expects them (a corrupt file; the split then passes over the rows).
-#[cfg(feature = "rayon")]
-fn restart_stream(bytes: &[u8], cut: Restart) -> Option<Vec<u8>> {
-    if !bytes.starts_with(&[0xFF, 0xD8]) {
-        return None;
-    }
-    let (mut i, mut frame) = (2, None);
-    let scan = loop {
-        if *bytes.get(i)? != 0xFF {
-            return None;
-        }
-        while *bytes.get(i + 1)? == 0xFF {
-            i += 1;
-        }
-        let marker = bytes[i + 1];
-        if matches!(marker, 0x01 | 0xD0..=0xD7) {
-            i += 2;
-            continue;
-        }
-        let len = usize::from(u16::from_be_bytes([*bytes.get(i + 2)?, *bytes.get(i + 3)?]));
-        let end = i + 2 + len;
-        if len < 2 || end > bytes.len() {
-            return None;
-        }
-        match marker {
-            // Baseline and extended sequential, Huffman-coded: the frames split.
-            0xC0 | 0xC1 if len >= 8 => frame = Some(i),
-            0xDA => break end,
-            0xC2..=0xCF | 0xD9 if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => return None,
-            _ => {}
-        }
-        i = end;
-    };
-    let frame = frame?;
-    let height = u16::from_be_bytes([bytes[frame + 5], bytes[frame + 6]]);
-    let height = height.checked_sub(u16::try_from(cut.source_rows).ok()?)?;
-    if height == 0 {
-        return None;
-    }
-    // The interval after the `cut.markers`-th marker; markers count 0..7 over and over.
-    let (mut at, mut seen) = (scan, 0u64);
-    while seen < cut.markers {
-        let p = at + memchr::memchr(0xFF, bytes.get(at..)?)?;
-        match *bytes.get(p + 1)? {
-            // A stuffed zero, or a fill byte before a marker.
-            0x00 | 0xFF => at = p + 1,
-            m @ 0xD0..=0xD7 if u64::from(m - 0xD0) == seen % 8 => {
-                seen += 1;
-                at = p + 2;
-            }
-            _ => return None,
-        }
-    }
-    let mut out = Vec::with_capacity(scan + (bytes.len() - at));
-    out.extend_from_slice(&bytes[..scan]);
-    out[frame + 5..frame + 7].copy_from_slice(&height.to_be_bytes());
-    out.extend_from_slice(&bytes[at..]);
-    Some(out)
-}
-
 /// A decompressor over `bytes`; freed on drop whatever state it is in.
 pub(crate) struct Decoder<'a> {
     /// The C state, 16-byte aligned (it holds a `jmp_buf`).
@@ -442,7 +379,11 @@ impl<'a> Decoder<'a> {
                         };
                         // From a restart marker: a stream of the headers and the data from
                         // there on; else over the same data, passing over the rows above.
-                        let stream = restart.and_then(|r| Some((r, restart_stream(bytes, r)?)));
+                        let stream = restart.and_then(|r| {
+                            let data =
+                                crate::container::restart_stream(bytes, r.source_rows, r.markers)?;
+                            Some((r, data))
+                        });
                         let (data, skip, rows) = match &stream {
                             Some((r, data)) => (&data[..], r.imcu, h - r.imcu_row * r.imcu),
                             None => (bytes, k, h),
@@ -540,13 +481,9 @@ impl<'a> Decoder<'a> {
         if u64::from(w) * u64::from(h) < SPLIT_PIXELS {
             return Ok(None);
         }
-        let (mut multi_scan, mut imcu) = (0, 0);
-        // SAFETY: decompression has started; plain out-parameters.
-        let code = unsafe { imgest_jpeg_layout(self.ptr(), &mut multi_scan, &mut imcu) };
-        self.check(code, budget)?;
-        if multi_scan != 0 || imcu == 0 {
+        let Some(imcu) = self.single_scan_imcu(budget)? else {
             return Ok(None);
-        }
+        };
         if let Some(cut) = self.restart_cut(h, imcu, budget)? {
             return Ok(Some(((cut.imcu_row + 1) * imcu, Some(cut))));
         }
@@ -564,6 +501,16 @@ impl<'a> Decoder<'a> {
         Ok(None)
     }
 
+    /// The output rows per iMCU row of a single-scan image; `None` for one of several scans.
+    #[cfg(feature = "rayon")]
+    fn single_scan_imcu(&mut self, budget: u64) -> Result<Option<u32>, Error> {
+        let (mut multi_scan, mut imcu) = (0, 0);
+        // SAFETY: decompression has started; plain out-parameters.
+        let code = unsafe { imgest_jpeg_layout(self.ptr(), &mut multi_scan, &mut imcu) };
+        self.check(code, budget)?;
+        Ok((multi_scan == 0 && imcu > 0).then_some(imcu))
+    }
+
     /// [`Decoder::restart_cut`] whatever the image's size (tests).
     #[cfg(all(test, feature = "rayon"))]
     fn restart_split(
@@ -571,13 +518,9 @@ impl<'a> Decoder<'a> {
         h: u32,
         budget: u64,
     ) -> Result<Option<(u32, Option<Restart>)>, Error> {
-        let (mut multi_scan, mut imcu) = (0, 0);
-        // SAFETY: decompression has started; plain out-parameters.
-        let code = unsafe { imgest_jpeg_layout(self.ptr(), &mut multi_scan, &mut imcu) };
-        self.check(code, budget)?;
-        if multi_scan != 0 || imcu == 0 {
+        let Some(imcu) = self.single_scan_imcu(budget)? else {
             return Ok(None);
-        }
+        };
         let cut = self.restart_cut(h, imcu, budget)?;
         Ok(cut.map(|c| ((c.imcu_row + 1) * imcu, Some(c))))
     }

@@ -68,6 +68,62 @@ fn is_sof(code: u8) -> bool {
     matches!(code, 0xC0..=0xCF) && !matches!(code, 0xC4 | 0xC8 | 0xCC)
 }
 
+/// A JPEG's first scan restarted at a restart marker, as a stream of its own (for a decoder
+/// that decodes only the rows below the marker): `b`'s segments up to the end of the scan
+/// header, with the frame's height less `rows_above`, then the data after the `markers`-th
+/// restart marker. `None` unless the frame is baseline or extended sequential (Huffman
+/// coded), the height stays above zero, and the markers before the cut come in their
+/// sequence (RST0 to RST7 over and over; a marker lost or renumbered by corruption shows).
+#[cfg(feature = "rayon")]
+pub(crate) fn restart_stream(b: &[u8], rows_above: u32, markers: u64) -> Option<Vec<u8>> {
+    if !b.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    let (mut pos, mut height_at) = (2usize, None);
+    let scan = loop {
+        let (code, after) = next_marker(b, pos)?;
+        if matches!(code, 0xD8 | 0xD0..=0xD7 | 0x01) {
+            pos = after;
+            continue;
+        }
+        let end = after.checked_add(usize::from(be16(b, after)?))?;
+        if end > b.len() {
+            return None;
+        }
+        match code {
+            0xC0 | 0xC1 => height_at = Some(after.checked_add(3)?),
+            0xDA => break end,
+            0xD9 => return None,
+            c if is_sof(c) => return None,
+            _ => {}
+        }
+        pos = end;
+    };
+    let height_at = height_at?;
+    let height = be16(b, height_at)?.checked_sub(u16::try_from(rows_above).ok()?)?;
+    if height == 0 {
+        return None;
+    }
+    let (mut at, mut seen) = (scan, 0u64);
+    while seen < markers {
+        let ff = find_ff(b, at)?;
+        match *b.get(ff.checked_add(1)?)? {
+            // A stuffed zero, or a fill byte before a marker.
+            0x00 | 0xFF => at = ff + 1,
+            m @ 0xD0..=0xD7 if u64::from(m - 0xD0) == seen % 8 => {
+                seen += 1;
+                at = ff + 2;
+            }
+            _ => return None,
+        }
+    }
+    let mut out = Vec::with_capacity(scan + (b.len() - at));
+    out.extend_from_slice(&b[..scan]);
+    out[height_at..height_at + 2].copy_from_slice(&height.to_be_bytes());
+    out.extend_from_slice(&b[at..]);
+    Some(out)
+}
+
 /// What an MPF index IFD (the data after `"MPF\0"`) says about the images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct MpfIndex {

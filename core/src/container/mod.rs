@@ -38,6 +38,8 @@ use avif::walk_avif;
 use bmp::walk_bmp;
 use exif::analyze_exif;
 use gif::walk_gif;
+#[cfg(feature = "rayon")]
+pub(crate) use jpeg::restart_stream;
 use jpeg::walk_jpeg;
 use png::walk_png;
 use tiff::walk_tiff;
