@@ -44,6 +44,11 @@ pub(crate) fn encode_within(
     let (format, quality, lossless) = (variant.format, variant.quality, variant.lossless);
     budget.check()?;
     let has_alpha = has_alpha && channels == 4;
+    // Only libwebp converts pixels on the way in.
+    let pixels = match format {
+        OutputFormat::Webp => pixels,
+        _ => pixels.into_converted(),
+    };
     match format {
         OutputFormat::Webp => {
             crate::libwebp::encode(pixels, w, h, channels, quality, lossless, has_alpha, budget)

@@ -11,6 +11,8 @@ use core::mem::MaybeUninit;
 use libwebp_sys as sys;
 
 use crate::budget::Budget;
+#[cfg(feature = "rayon")]
+use crate::color::SrgbTransform;
 use crate::encode::WEBP_MAX_DIMENSION;
 use crate::error::{Error, LimitKind};
 use crate::options::Limits;
@@ -41,18 +43,56 @@ pub(crate) enum Pixels<'a> {
     Owned(Vec<u8>),
     #[cfg(feature = "rayon")]
     Shared(std::sync::Arc<crate::frame::Frame>),
+    /// Shared pixels still in their source profile: converted to sRGB on the way in, in strips
+    /// of rows, by a lossy WebP encode of RGB (or opaque RGBA); into a converted copy first by
+    /// any other encode.
+    #[cfg(feature = "rayon")]
+    Converting(std::sync::Arc<crate::frame::Frame>, &'a SrgbTransform),
 }
 
 impl Pixels<'_> {
-    pub(crate) fn as_slice(&self) -> &[u8] {
+    /// The pixels as they are: for [`Pixels::Converting`], before the conversion.
+    fn raw(&self) -> &[u8] {
         match self {
             Pixels::Borrowed(p) => p,
             Pixels::Owned(p) => p,
             #[cfg(feature = "rayon")]
-            Pixels::Shared(f) => f.as_raw(),
+            Pixels::Shared(f) | Pixels::Converting(f, _) => f.as_raw(),
         }
     }
+
+    /// The pixels to encode, converted first (into a copy) if they are still to be.
+    pub(crate) fn into_converted(self) -> Self {
+        match self {
+            #[cfg(feature = "rayon")]
+            Pixels::Converting(f, t) => {
+                let mut copy = f.as_raw().to_vec();
+                drop(f);
+                t.apply_raw(&mut copy);
+                Pixels::Owned(copy)
+            }
+            other => other,
+        }
+    }
+
+    /// The pixels to encode. For [`Pixels::Converting`], call [`Pixels::into_converted`] first.
+    #[cfg(any(
+        feature = "jpeg-output",
+        feature = "png-output",
+        feature = "avif-output"
+    ))]
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        #[cfg(feature = "rayon")]
+        debug_assert!(!matches!(self, Pixels::Converting(..)));
+        self.raw()
+    }
 }
+
+/// Rows converted and imported at a time by a [`Pixels::Converting`] encode: even, so that
+/// libwebp's 2 × 2 chroma averaging sees the same row pairs as in one import of the whole
+/// picture (which gives the same planes, hence the same bytes).
+#[cfg(feature = "rayon")]
+const STRIP_ROWS: usize = 16;
 
 /// libwebp's progress hook, called at each whole percent of its progress (in the main loop of a
 /// lossy encode, about every 5 % of the macroblock rows; not while it writes the bitstream):
@@ -85,7 +125,16 @@ pub(crate) fn encode(
             "{width}x{height} is outside WebP's 1..={WEBP_MAX_DIMENSION} px per side"
         ));
     }
-    let bytes = pixels.as_slice();
+    // Converted on the way in (below) where the import goes to YUV without alpha; into a copy
+    // otherwise.
+    #[cfg(feature = "rayon")]
+    let pixels = match pixels {
+        Pixels::Converting(..) if lossless || (channels == 4 && has_alpha) => {
+            pixels.into_converted()
+        }
+        other => other,
+    };
+    let bytes = pixels.raw();
     if channels != 3 && channels != 4 {
         return Err(format!("{channels} channels per pixel"));
     }
@@ -137,10 +186,14 @@ pub(crate) fn encode(
         guard.picture.use_argb = c_int::from(lossless);
         guard.picture.width = width as c_int;
         guard.picture.height = height as c_int;
-        let imported = match (channels, has_alpha) {
-            (3, _) => sys::WebPPictureImportRGB(&mut guard.picture, bytes.as_ptr(), stride),
-            (_, true) => sys::WebPPictureImportRGBA(&mut guard.picture, bytes.as_ptr(), stride),
-            (_, false) => sys::WebPPictureImportRGBX(&mut guard.picture, bytes.as_ptr(), stride),
+        let imported = match (&pixels, channels, has_alpha) {
+            #[cfg(feature = "rayon")]
+            (Pixels::Converting(_, t), _, _) => {
+                import_converted(&mut guard.picture, bytes, channels, t, budget)?
+            }
+            (_, 3, _) => sys::WebPPictureImportRGB(&mut guard.picture, bytes.as_ptr(), stride),
+            (_, _, true) => sys::WebPPictureImportRGBA(&mut guard.picture, bytes.as_ptr(), stride),
+            (_, _, false) => sys::WebPPictureImportRGBX(&mut guard.picture, bytes.as_ptr(), stride),
         };
         drop(pixels);
         if imported == 0 {
@@ -160,6 +213,112 @@ pub(crate) fn encode(
             return Err("libwebp produced no output".into());
         }
         Ok(core::slice::from_raw_parts(guard.writer.mem, guard.writer.size).to_vec())
+    }
+}
+
+/// Imports `bytes` (RGB, or RGBX: `channels` 4 with the alpha left out) into `picture`'s YUV
+/// planes, converting them to sRGB with `to_srgb` on the way: [`STRIP_ROWS`] rows at a time are
+/// copied, converted and imported into a picture of their own, whose planes are copied into
+/// `picture`'s. The converted image never exists whole, and the conversion reads rows that the
+/// import reads next, still in cache. Returns libwebp's import status (0: out of memory);
+/// `Err` if `budget` stopped between strips.
+///
+/// # Safety
+/// `picture` is initialised, with `use_argb` 0 and the dimensions of `bytes`, which holds
+/// `width * height * channels` bytes.
+#[cfg(feature = "rayon")]
+unsafe fn import_converted(
+    picture: &mut sys::WebPPicture,
+    bytes: &[u8],
+    channels: usize,
+    to_srgb: &SrgbTransform,
+    budget: &Budget<'_>,
+) -> Result<c_int, String> {
+    let width = picture.width as usize;
+    let stride = width * channels;
+    let c_stride = stride as c_int;
+    // SAFETY (the block): `picture` and `part` are initialised pictures; every import reads
+    // `rows.len()` bytes of `strip`, which holds them; the plane copies stay within the planes
+    // libwebp allocated for `part` (`h` rows of `width`, `(h + 1) / 2` of `(width + 1) / 2`)
+    // and for `picture` (the rows from `top` on, inside its height).
+    unsafe {
+        if sys::WebPPictureAlloc(picture) == 0 {
+            return Ok(0);
+        }
+        let mut part = MaybeUninit::<sys::WebPPicture>::uninit();
+        if sys::WebPPictureInitInternal(part.as_mut_ptr(), sys::WEBP_ENCODER_ABI_VERSION as c_int)
+            == 0
+        {
+            return Err("libwebp version mismatch".into());
+        }
+        let mut part = PictureGuard(part.assume_init());
+        let mut strip = vec![0u8; STRIP_ROWS * stride];
+        let uv_width = width.div_ceil(2);
+        for (n, rows) in bytes.chunks(STRIP_ROWS * stride).enumerate() {
+            if budget.stopped() {
+                return Err("stopped by the time budget".into());
+            }
+            let strip = &mut strip[..rows.len()];
+            strip.copy_from_slice(rows);
+            to_srgb.apply_raw(strip);
+            let h = rows.len() / stride;
+            let p = &mut part.0;
+            p.use_argb = 0;
+            p.width = width as c_int;
+            p.height = h as c_int;
+            let ok = if channels == 3 {
+                sys::WebPPictureImportRGB(p, strip.as_ptr(), c_stride)
+            } else {
+                sys::WebPPictureImportRGBX(p, strip.as_ptr(), c_stride)
+            };
+            if ok == 0 {
+                return Ok(0);
+            }
+            let top = n * STRIP_ROWS;
+            let planes = [
+                (p.y, p.y_stride, picture.y, picture.y_stride, width, h, top),
+                (
+                    p.u,
+                    p.uv_stride,
+                    picture.u,
+                    picture.uv_stride,
+                    uv_width,
+                    h.div_ceil(2),
+                    top / 2,
+                ),
+                (
+                    p.v,
+                    p.uv_stride,
+                    picture.v,
+                    picture.uv_stride,
+                    uv_width,
+                    h.div_ceil(2),
+                    top / 2,
+                ),
+            ];
+            for (src, src_stride, dst, dst_stride, w, rows, at) in planes {
+                for r in 0..rows {
+                    core::ptr::copy_nonoverlapping(
+                        src.add(r * src_stride as usize),
+                        dst.add((at + r) * dst_stride as usize),
+                        w,
+                    );
+                }
+            }
+        }
+        Ok(1)
+    }
+}
+
+/// Frees a picture on every path.
+#[cfg(feature = "rayon")]
+struct PictureGuard(sys::WebPPicture);
+
+#[cfg(feature = "rayon")]
+impl Drop for PictureGuard {
+    fn drop(&mut self) {
+        // SAFETY: initialised by `WebPPictureInitInternal` before the guard was built.
+        unsafe { sys::WebPPictureFree(&mut self.0) }
     }
 }
 

@@ -364,22 +364,34 @@ impl Pipeline {
         // not matter), which costs no more memory than turning it later. An upright image with
         // a profile, or one flipped or turned by 180° (done in place otherwise), would need a
         // copy of the whole frame: it waits for the others.
+        //
+        // An upright image with a profile goes early too when each full-size variant is lossy
+        // WebP without alpha: libwebp takes the pixels in strips of rows, each converted just
+        // before its import (no copy of the frame; the same bytes as converting it whole).
         #[cfg(feature = "rayon")]
         let as_is = to_srgb.is_none() && orientation == 1;
         #[cfg(feature = "rayon")]
-        let (early, jobs) = {
+        let (early, jobs, converting) = {
             let full = frame.dimensions();
             let turned = (5..=8).contains(&orientation);
-            let is_full = |v: &Variant| {
+            let full_size = |v: &Variant| {
                 let (w, h) = target_size(upright_size.0, upright_size.1, v);
-                (as_is || turned) && (if turned { (h, w) } else { (w, h) }) == full
+                (if turned { (h, w) } else { (w, h) }) == full
             };
+            let converting = orientation == 1
+                && to_srgb.is_some()
+                && (frame.channels() == 3 || !has_alpha)
+                && jobs
+                    .iter()
+                    .all(|(v, _)| !full_size(v) || (v.format == OutputFormat::Webp && !v.lossless));
+            let is_full = |v: &Variant| (as_is || turned || converting) && full_size(v);
             let n_full = jobs.iter().filter(|(v, _)| is_full(v)).count();
-            if n_full > 0 && n_full < jobs.len() {
+            let (early, jobs) = if n_full > 0 && n_full < jobs.len() {
                 jobs.into_iter().partition(|(v, _)| is_full(v))
             } else {
                 (Vec::new(), jobs)
-            }
+            };
+            (early, jobs, converting)
         };
         #[cfg(feature = "rayon")]
         let mut done = if early.is_empty() {
@@ -391,6 +403,8 @@ impl Pipeline {
                     use rayon::prelude::*;
                     let from: EncodeFrom<'_> = if as_is {
                         EncodeFrom::Shared(shared)
+                    } else if let Some(t) = finish.to_srgb.filter(|_| converting) {
+                        EncodeFrom::Converting(shared, t)
                     } else {
                         let mut copy = orient::apply_copy(&shared, orientation);
                         drop(shared);
@@ -405,6 +419,16 @@ impl Pipeline {
                         return Ok(vec![(order, out)]);
                     }
                     let pixels: &Frame = match &from {
+                        EncodeFrom::Converting(f, t) => {
+                            return early
+                                .into_par_iter()
+                                .map(|(v, order)| {
+                                    let from = EncodeFrom::Converting(Arc::clone(f), t);
+                                    let out = encode_variant(from, v, has_alpha, &budget)?;
+                                    Ok::<_, Error>((order, out))
+                                })
+                                .collect::<Result<Vec<_>, Error>>();
+                        }
                         EncodeFrom::Shared(f) => f,
                         EncodeFrom::Owned(f) => f,
                         EncodeFrom::Borrowed(f) => f,
@@ -463,6 +487,9 @@ enum EncodeFrom<'a> {
     /// as the encoder has its copy.
     #[cfg(feature = "rayon")]
     Shared(Arc<Frame>),
+    /// [`EncodeFrom::Shared`] pixels still to be converted to sRGB.
+    #[cfg(feature = "rayon")]
+    Converting(Arc<Frame>, &'a SrgbTransform),
 }
 
 fn encode_variant(
@@ -483,6 +510,12 @@ fn encode_variant(
         ),
         #[cfg(feature = "rayon")]
         EncodeFrom::Shared(f) => (f.dimensions(), f.channels(), encode::Pixels::Shared(f)),
+        #[cfg(feature = "rayon")]
+        EncodeFrom::Converting(f, t) => (
+            f.dimensions(),
+            f.channels(),
+            encode::Pixels::Converting(f, t),
+        ),
     };
     let bytes = encode::encode_within(pixels, size, channels, v, has_alpha, budget)?;
     let (width, height) = size;

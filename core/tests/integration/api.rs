@@ -400,8 +400,9 @@ fn a_pool_runs_from_many_threads_as_one_pipeline_does() {
     assert_eq!(err.code(), ErrorCode::InvalidOptions);
 }
 
-/// However the pipeline arranges its work (a full-size variant of an upright sRGB image, or of one
-/// turned by 90° (converted after turning), starts encoding while the others are resized; the
+/// However the pipeline arranges its work (a full-size variant of an upright sRGB image, of one
+/// turned by 90° (converted after turning), or of an upright one with a profile (converted in
+/// strips of rows on the way into libwebp), starts encoding while the others are resized; the
 /// rest are encoded in parallel, largest first),
 /// every variant is exactly what a run of that variant alone gives.
 #[test]
@@ -412,6 +413,9 @@ fn each_variant_equals_a_run_of_it_alone() {
         image::Rgba([(x % 256) as u8, (y % 256) as u8, 90, ((x + y) % 256) as u8])
     });
     let p3 = fixtures::icc(moxcms::ColorProfile::new_display_p3());
+    let opaque = image::DynamicImage::ImageRgb8(gradient(1701, 999)).to_rgba8();
+    let mut see_through = opaque.clone();
+    see_through.get_pixel_mut(5, 7).0[3] = 128;
     let inputs = [
         ("jpeg, orientation 1", fixtures::jpeg(&img, None, None)),
         (
@@ -424,11 +428,24 @@ fn each_variant_equals_a_run_of_it_alone() {
         ),
         (
             "jpeg, orientation 8, display p3",
-            fixtures::jpeg(&img, Some(fixtures::exif_block(8, false)), Some(p3)),
+            fixtures::jpeg(&img, Some(fixtures::exif_block(8, false)), Some(p3.clone())),
         ),
         (
             "rgba png, three full-size variants",
             fixtures::png_rgba(&rgba, None, None),
+        ),
+        // Odd sides: the last strip of rows that libwebp takes converted is odd and short.
+        (
+            "rgb png, display p3, 1703 x 1001",
+            fixtures::png_rgb(&gradient(1703, 1001), None, Some(p3.clone())),
+        ),
+        (
+            "opaque rgba png, display p3, 1701 x 999",
+            fixtures::png_rgba(&opaque, None, Some(p3.clone())),
+        ),
+        (
+            "rgba png, display p3, 1701 x 999",
+            fixtures::png_rgba(&see_through, None, Some(p3.clone())),
         ),
     ];
     // One full-size variant (its encode alone starts early), and two (encoded in parallel).
