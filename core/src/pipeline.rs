@@ -362,12 +362,11 @@ impl Pipeline {
         // sides are done); one turned by 90° from its turned copy, converted to sRGB there if
         // it has a profile (turning and converting act on each pixel alone, so their order does
         // not matter), which costs no more memory than turning it later. An upright image with
-        // a profile, or one flipped or turned by 180° (done in place otherwise), would need a
-        // copy of the whole frame: it waits for the others.
-        //
-        // An upright image with a profile goes early too when each full-size variant is lossy
-        // WebP without alpha: libwebp takes the pixels in strips of rows, each converted just
-        // before its import (no copy of the frame; the same bytes as converting it whole).
+        // a profile is encoded from the decoded pixels too when each full-size variant is lossy
+        // WebP and the image has no alpha: libwebp takes them in strips of rows, each converted
+        // just before its import (no copy of the frame; the same bytes as converting it whole).
+        // Otherwise it, or an image flipped or turned by 180° (done in place otherwise), would
+        // need a copy of the whole frame: it waits for the others.
         #[cfg(feature = "rayon")]
         let as_is = to_srgb.is_none() && orientation == 1;
         #[cfg(feature = "rayon")]
