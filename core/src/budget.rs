@@ -5,8 +5,9 @@
 //! had allocated on the way out. The checks sit between stages and inside the long loops:
 //! libjpeg's scans and rows, libwebp's decoder (slices of its input), the other decoders' reads
 //! of their input, the colour conversion's bands, the bands of a large resize (native builds),
-//! and libwebp's encoder (its progress hook, at each whole percent of its progress). A run with
-//! neither a deadline nor a token pays a function call per check.
+//! and libwebp's encoder (its progress hook, at each whole percent of its progress), and, with
+//! threads, every millisecond while the run waits for a worker of the pool (`par::in_pool`). A
+//! run with neither a deadline nor a token pays a function call per check.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

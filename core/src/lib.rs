@@ -43,6 +43,7 @@ pub mod memory;
 pub mod options;
 pub mod orient;
 pub mod output;
+mod par;
 mod pipeline;
 pub mod placeholder;
 pub mod resize;

@@ -17,6 +17,7 @@ use crate::frame::Frame;
 use crate::options::{Options, OutputFormat, Variant};
 use crate::orient;
 use crate::output::{Color, MetadataFound, Output, PaletteColor, SourceReport, VariantOutput};
+use crate::par;
 use crate::placeholder;
 use crate::resize::{self, Resizer};
 use crate::validate;
@@ -132,18 +133,20 @@ impl Pipeline {
     /// [`Options::timeout_ms`] bounds it.
     pub fn prepare(&self, input: &[u8]) -> Result<Prepared, Error> {
         let budget = Budget::start(self.options.timeout_ms, None);
-        let Decoded {
-            mut frame,
-            to_srgb,
-            orientation,
-            source,
-        } = self.decode(input, budget, &mut Vec::new())?;
-        if let Some(t) = &to_srgb {
-            t.apply_within(&mut frame, &budget)?;
-        }
-        let image = orient::apply(frame, orientation).into_rgba();
-        budget.check()?;
-        Ok(Prepared { image, source })
+        par::in_pool(&budget, || {
+            let Decoded {
+                mut frame,
+                to_srgb,
+                orientation,
+                source,
+            } = self.decode(input, budget, &mut Vec::new())?;
+            if let Some(t) = &to_srgb {
+                t.apply_within(&mut frame, &budget)?;
+            }
+            let image = orient::apply(frame, orientation).into_rgba();
+            budget.check()?;
+            Ok(Prepared { image, source })
+        })
     }
 
     /// The scale at which a run decodes the checked input: a JPEG at `1/`[`shrink_factor`] of
@@ -249,7 +252,13 @@ impl Pipeline {
         self.run_within(input, budget)
     }
 
+    /// The run, on rayon's pool (see [`par::in_pool`]: the wait for a worker counts against the
+    /// budget).
     fn run_within(&mut self, input: &[u8], budget: Budget<'_>) -> Result<Output, Error> {
+        par::in_pool(&budget, || self.run_here(input, budget))
+    }
+
+    fn run_here(&mut self, input: &[u8], budget: Budget<'_>) -> Result<Output, Error> {
         let mut spare = std::mem::take(&mut self.spare.0);
         let decoded = self.decode(input, budget, &mut spare);
         // Left as it was unless a JPEG decode took it.
@@ -277,7 +286,7 @@ impl Pipeline {
             orientation: 1,
             source,
         };
-        self.produce(decoded, budget)
+        par::in_pool(&budget, || self.produce(decoded, budget))
     }
 
     /// Resizes the decoded pixels first, then converts and orients only what is kept (as

@@ -158,3 +158,50 @@ fn the_pool_runs_cancellable() {
     assert_eq!(err.code(), ErrorCode::Cancelled);
     assert!(pool.run(&input).is_ok());
 }
+
+/// Every worker of rayon's pool is busy (asleep for 1.5 s, standing in for other runs): a run
+/// with a 30 ms budget, and one whose token is cancelled after 30 ms, end with `timeout` and
+/// `cancelled` well before a worker is free, instead of waiting for one.
+#[test]
+fn a_budget_covers_the_wait_for_a_busy_pool() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let input = jpeg(&noise(600, 400, 3), None, None);
+    let mut pipeline = Pipeline::new(Options::default().with_timeout_ms(Some(30))).unwrap();
+    let workers = rayon::current_num_threads();
+    let asleep = Arc::new(AtomicUsize::new(0));
+    for _ in 0..workers {
+        let asleep = Arc::clone(&asleep);
+        rayon::spawn(move || {
+            asleep.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(1500));
+        });
+    }
+    // (Other tests' work may hold the workers first.)
+    while asleep.load(Ordering::SeqCst) < workers {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let start = Instant::now();
+    let err = pipeline.run(&input).unwrap_err();
+    let took = start.elapsed();
+    assert_eq!(err.code(), ErrorCode::Timeout, "{err}");
+    assert!(took < Duration::from_millis(500), "stopped after {took:?}");
+
+    let mut unbounded = Pipeline::new(Options::default()).unwrap();
+    let token = CancelToken::new();
+    let stopper = token.clone();
+    let start = Instant::now();
+    let err = std::thread::scope(|s| {
+        s.spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            stopper.cancel();
+        });
+        unbounded.run_cancellable(&input, &token).unwrap_err()
+    });
+    let took = start.elapsed();
+    assert_eq!(err.code(), ErrorCode::Cancelled, "{err}");
+    assert!(took < Duration::from_millis(500), "stopped after {took:?}");
+    // Once the pool is free, the pipeline runs normally.
+    assert!(unbounded.run(&input).is_ok());
+}
