@@ -88,6 +88,13 @@ impl Pixels<'_> {
     }
 }
 
+/// Whether a WebP encode converts [`Pixels::Converting`] on the way in (lossy, without alpha
+/// to keep) rather than into a copy first.
+#[cfg(feature = "rayon")]
+pub(crate) fn converts_on_import(lossless: bool, channels: usize, has_alpha: bool) -> bool {
+    !lossless && (channels == 3 || !has_alpha)
+}
+
 /// Rows converted and imported at a time by a [`Pixels::Converting`] encode: even, so that
 /// libwebp's 2 × 2 chroma averaging sees the same row pairs as in one import of the whole
 /// picture (which gives the same planes, hence the same bytes).
@@ -129,7 +136,7 @@ pub(crate) fn encode(
     // otherwise.
     #[cfg(feature = "rayon")]
     let pixels = match pixels {
-        Pixels::Converting(..) if lossless || (channels == 4 && has_alpha) => {
+        Pixels::Converting(..) if !converts_on_import(lossless, channels, has_alpha) => {
             pixels.into_converted()
         }
         other => other,

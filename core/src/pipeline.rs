@@ -388,10 +388,15 @@ impl Pipeline {
             };
             let converting = orientation == 1
                 && to_srgb.is_some()
-                && (frame.channels() == 3 || !has_alpha)
-                && jobs
-                    .iter()
-                    .all(|(v, _)| !full_size(v) || (v.format == OutputFormat::Webp && !v.lossless));
+                && jobs.iter().all(|(v, _)| {
+                    !full_size(v)
+                        || (v.format == OutputFormat::Webp
+                            && crate::libwebp::converts_on_import(
+                                v.lossless,
+                                frame.channels(),
+                                has_alpha,
+                            ))
+                });
             let is_full = |v: &Variant| (as_is || turned || converting) && full_size(v);
             let n_full = jobs.iter().filter(|(v, _)| is_full(v)).count();
             let (early, jobs) = if n_full > 0 && n_full < jobs.len() {
