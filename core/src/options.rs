@@ -326,9 +326,9 @@ pub struct Options {
     pub shrink_on_load: bool,
     /// Time budget of one run, in milliseconds: a run still going when it is spent stops within
     /// milliseconds with [`Error::Timeout`](crate::Error::Timeout) (`timeout`) and frees what it
-    /// allocated. It counts from the call, a wait for a free thread of the pool included (a run
-    /// queued behind others' work past its budget never starts). Default: none (a run is
-    /// bounded only by [`Limits`]).
+    /// allocated. It counts from the call: in a native build with threads, a wait for a free
+    /// thread of the pool counts too (a run queued behind other work past its budget never
+    /// starts). Default: none (a run is bounded only by [`Limits`]).
     pub timeout_ms: Option<u64>,
 }
 
