@@ -44,10 +44,10 @@ pub(crate) fn encode_within(
     let (format, quality, lossless) = (variant.format, variant.quality, variant.lossless);
     budget.check()?;
     let has_alpha = has_alpha && channels == 4;
-    // Only libwebp converts pixels on the way in.
+    // Only libwebp turns and converts pixels on the way in.
     let pixels = match format {
         OutputFormat::Webp => pixels,
-        _ => pixels.into_converted(),
+        _ => pixels.into_ready(),
     };
     match format {
         OutputFormat::Webp => {

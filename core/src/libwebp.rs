@@ -43,39 +43,51 @@ pub(crate) enum Pixels<'a> {
     Owned(Vec<u8>),
     #[cfg(feature = "rayon")]
     Shared(std::sync::Arc<crate::frame::Frame>),
-    /// Shared pixels still in their source profile: converted to sRGB on the way in, in strips
-    /// of rows, by a lossy WebP encode of RGB (or opaque RGBA); into a converted copy first by
-    /// any other encode.
+    /// Shared pixels still to be turned upright and/or converted to sRGB ([`Stage`]): turned
+    /// and converted on the way in, in strips of rows, by a lossy WebP encode of RGB (or opaque
+    /// RGBA); into a turned and converted copy first by any other encode.
     #[cfg(feature = "rayon")]
-    Converting(std::sync::Arc<crate::frame::Frame>, &'a SrgbTransform),
+    Staged(std::sync::Arc<crate::frame::Frame>, Stage<'a>),
+}
+
+/// What is still to be done to [`Pixels::Staged`] pixels before they are encoded.
+#[cfg(feature = "rayon")]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stage<'a> {
+    /// Their EXIF orientation (1: upright already).
+    pub(crate) orientation: u8,
+    /// Their conversion to sRGB, if they are in another profile.
+    pub(crate) to_srgb: Option<&'a SrgbTransform>,
 }
 
 impl Pixels<'_> {
-    /// The pixels as they are: for [`Pixels::Converting`], before the conversion.
+    /// The pixels as they are: for [`Pixels::Staged`], before they are turned and converted.
     fn raw(&self) -> &[u8] {
         match self {
             Pixels::Borrowed(p) => p,
             Pixels::Owned(p) => p,
             #[cfg(feature = "rayon")]
-            Pixels::Shared(f) | Pixels::Converting(f, _) => f.as_raw(),
+            Pixels::Shared(f) | Pixels::Staged(f, _) => f.as_raw(),
         }
     }
 
-    /// The pixels to encode, converted first (into a copy) if they are still to be.
-    pub(crate) fn into_converted(self) -> Self {
+    /// The pixels to encode, turned and converted first (into a copy) if they are still to be.
+    pub(crate) fn into_ready(self) -> Self {
         match self {
             #[cfg(feature = "rayon")]
-            Pixels::Converting(f, t) => {
-                let mut copy = f.as_raw().to_vec();
+            Pixels::Staged(f, stage) => {
+                let mut copy = crate::orient::apply_copy(&f, stage.orientation).into_raw();
                 drop(f);
-                t.apply_raw(&mut copy);
+                if let Some(t) = stage.to_srgb {
+                    t.apply_raw(&mut copy);
+                }
                 Pixels::Owned(copy)
             }
             other => other,
         }
     }
 
-    /// The pixels to encode. For [`Pixels::Converting`], call [`Pixels::into_converted`] first.
+    /// The pixels to encode. For [`Pixels::Staged`], call [`Pixels::into_ready`] first.
     #[cfg(any(
         feature = "jpeg-output",
         feature = "png-output",
@@ -83,19 +95,19 @@ impl Pixels<'_> {
     ))]
     pub(crate) fn as_slice(&self) -> &[u8] {
         #[cfg(feature = "rayon")]
-        debug_assert!(!matches!(self, Pixels::Converting(..)));
+        debug_assert!(!matches!(self, Pixels::Staged(..)));
         self.raw()
     }
 }
 
-/// Whether a WebP encode converts [`Pixels::Converting`] on the way in (lossy, without alpha
-/// to keep) rather than into a copy first.
+/// Whether a WebP encode turns and converts [`Pixels::Staged`] on the way in (lossy, without
+/// alpha to keep) rather than into a copy first.
 #[cfg(feature = "rayon")]
-pub(crate) fn converts_on_import(lossless: bool, channels: usize, has_alpha: bool) -> bool {
+pub(crate) fn stages_on_import(lossless: bool, channels: usize, has_alpha: bool) -> bool {
     !lossless && (channels == 3 || !has_alpha)
 }
 
-/// Rows converted and imported at a time by a [`Pixels::Converting`] encode: even, so that
+/// Rows turned, converted and imported at a time by a [`Pixels::Staged`] encode: even, so that
 /// libwebp's 2 × 2 chroma averaging sees the same row pairs as in one import of the whole
 /// picture (which gives the same planes, hence the same bytes).
 #[cfg(feature = "rayon")]
@@ -132,12 +144,12 @@ pub(crate) fn encode(
             "{width}x{height} is outside WebP's 1..={WEBP_MAX_DIMENSION} px per side"
         ));
     }
-    // Converted on the way in (below) where the import goes to YUV without alpha; into a copy
-    // otherwise.
+    // Turned and converted on the way in (below) where the import goes to YUV without alpha;
+    // into a copy otherwise.
     #[cfg(feature = "rayon")]
     let pixels = match pixels {
-        Pixels::Converting(..) if !converts_on_import(lossless, channels, has_alpha) => {
-            pixels.into_converted()
+        Pixels::Staged(..) if !stages_on_import(lossless, channels, has_alpha) => {
+            pixels.into_ready()
         }
         other => other,
     };
@@ -195,8 +207,8 @@ pub(crate) fn encode(
         guard.picture.height = height as c_int;
         let imported = match (&pixels, channels, has_alpha) {
             #[cfg(feature = "rayon")]
-            (Pixels::Converting(_, t), _, _) => {
-                import_converted(&mut guard.picture, bytes, channels, t, budget)?
+            (Pixels::Staged(frame, stage), _, _) => {
+                import_staged(&mut guard.picture, frame, *stage, budget)?
             }
             (_, 3, _) => sys::WebPPictureImportRGB(&mut guard.picture, bytes.as_ptr(), stride),
             (_, _, true) => sys::WebPPictureImportRGBA(&mut guard.picture, bytes.as_ptr(), stride),
@@ -223,31 +235,31 @@ pub(crate) fn encode(
     }
 }
 
-/// Imports `bytes` (RGB, or RGBX: `channels` 4 with the alpha left out) into `picture`'s YUV
-/// planes, converting them to sRGB with `to_srgb` on the way: [`STRIP_ROWS`] rows at a time are
-/// copied, converted and imported into a picture of their own, whose planes are copied into
-/// `picture`'s. The converted image never exists whole, and the conversion reads rows that the
-/// import reads next, still in cache. Returns libwebp's import status (0: out of memory);
-/// `Err` if `budget` stopped between strips.
+/// Imports `frame` (RGB, or RGBX: 4 channels with the alpha left out) into `picture`'s YUV
+/// planes, turned upright and converted to sRGB as `stage` says on the way: [`STRIP_ROWS`] rows
+/// of the upright image at a time are gathered, converted and imported into a picture of their
+/// own, whose planes are copied into `picture`'s. The turned or converted image never exists
+/// whole, and the conversion and the import read rows just written, still in cache. Returns
+/// libwebp's import status (0: out of memory); `Err` if `budget` stopped between strips.
 ///
 /// # Safety
-/// `picture` is initialised, with `use_argb` 0 and the dimensions of `bytes`, which holds
-/// `width * height * channels` bytes.
+/// `picture` is initialised, with `use_argb` 0 and the dimensions of `frame` turned upright.
 #[cfg(feature = "rayon")]
-unsafe fn import_converted(
+unsafe fn import_staged(
     picture: &mut sys::WebPPicture,
-    bytes: &[u8],
-    channels: usize,
-    to_srgb: &SrgbTransform,
+    frame: &crate::frame::Frame,
+    stage: Stage<'_>,
     budget: &Budget<'_>,
 ) -> Result<c_int, String> {
-    let width = picture.width as usize;
+    let (width, height) = (picture.width as usize, picture.height as usize);
+    let channels = frame.channels();
     let stride = width * channels;
     let c_stride = stride as c_int;
+    let bytes = frame.as_raw();
     // SAFETY (the block): `picture` and `part` are initialised pictures; every import reads
-    // `rows.len()` bytes of `strip`, which holds them; the plane copies stay within the planes
-    // libwebp allocated for `part` (`h` rows of `width`, `(h + 1) / 2` of `(width + 1) / 2`)
-    // and for `picture` (the rows from `top` on, inside its height).
+    // `h` rows of `stride` bytes of `strip`, which holds them; the plane copies stay within the
+    // planes libwebp allocated for `part` (`h` rows of `width`, `(h + 1) / 2` of
+    // `(width + 1) / 2`) and for `picture` (the rows from `top` on, inside its height).
     unsafe {
         if sys::WebPPictureAlloc(picture) == 0 {
             return Ok(0);
@@ -261,14 +273,20 @@ unsafe fn import_converted(
         let mut part = PictureGuard(part.assume_init());
         let mut strip = vec![0u8; STRIP_ROWS * stride];
         let uv_width = width.div_ceil(2);
-        for (n, rows) in bytes.chunks(STRIP_ROWS * stride).enumerate() {
+        for top in (0..height).step_by(STRIP_ROWS) {
             if budget.stopped() {
                 return Err("stopped by the time budget".into());
             }
-            let strip = &mut strip[..rows.len()];
-            strip.copy_from_slice(rows);
-            to_srgb.apply_raw(strip);
-            let h = rows.len() / stride;
+            let h = STRIP_ROWS.min(height - top);
+            let strip = &mut strip[..h * stride];
+            if stage.orientation == 1 {
+                strip.copy_from_slice(&bytes[top * stride..(top + h) * stride]);
+            } else {
+                crate::orient::upright_rows(frame, stage.orientation, top, strip);
+            }
+            if let Some(t) = stage.to_srgb {
+                t.apply_raw(strip);
+            }
             let p = &mut part.0;
             p.use_argb = 0;
             p.width = width as c_int;
@@ -281,7 +299,6 @@ unsafe fn import_converted(
             if ok == 0 {
                 return Ok(0);
             }
-            let top = n * STRIP_ROWS;
             let planes = [
                 (p.y, p.y_stride, picture.y, picture.y_stride, width, h, top),
                 (

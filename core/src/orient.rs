@@ -52,6 +52,71 @@ pub(crate) fn apply_copy(frame: &Frame, orientation: u8) -> Frame {
     }
 }
 
+/// Writes rows `top..` of the upright image (what [`apply`] would give) to `out`, as many as it
+/// holds (whole rows of the upright width × the frame's channels), without turning the rest:
+/// a strip for an encoder that takes the upright image a few rows at a time.
+#[cfg_attr(not(feature = "rayon"), allow(dead_code))] // the early encode's, with threads
+pub(crate) fn upright_rows(frame: &Frame, orientation: u8, top: usize, out: &mut [u8]) {
+    let (w, h) = frame.dimensions();
+    match frame {
+        Frame::Rgb(img) => rows_of::<3>(img.as_raw(), (w, h), orientation, top, out),
+        Frame::Rgba(img) => rows_of::<4>(img.as_raw(), (w, h), orientation, top, out),
+    }
+}
+
+/// [`upright_rows`] for pixels of `N` bytes.
+fn rows_of<const N: usize>(
+    src: &[u8],
+    (w, h): (u32, u32),
+    orientation: u8,
+    top: usize,
+    out: &mut [u8],
+) {
+    let (w, h) = (w as usize, h as usize);
+    let (src, _) = src.as_chunks::<N>();
+    let (out, _) = out.as_chunks_mut::<N>();
+    if !(5..=8).contains(&orientation) {
+        if w == 0 {
+            return;
+        }
+        for (i, row) in out.chunks_exact_mut(w).enumerate() {
+            let r = top + i;
+            let y = if matches!(orientation, 3 | 4) {
+                h - 1 - r
+            } else {
+                r
+            };
+            let from = &src[y * w..(y + 1) * w];
+            if matches!(orientation, 2 | 3) {
+                row.iter_mut()
+                    .zip(from.iter().rev())
+                    .for_each(|(d, s)| *d = *s);
+            } else {
+                row.copy_from_slice(from);
+            }
+        }
+        return;
+    }
+    if h == 0 {
+        return;
+    }
+    // As in `transpose`: upright row r, column c is source pixel (x, y) with x = r (or w - 1 - r
+    // for 7 and 8) and y = c (or h - 1 - c for 6 and 7). Each source row gives the strip one
+    // short run of pixels, one per upright row.
+    let n = out.len() / h;
+    let flip_rows = matches!(orientation, 7 | 8);
+    let flip_cols = matches!(orientation, 6 | 7);
+    for c in 0..h {
+        let y = if flip_cols { h - 1 - c } else { c };
+        let from = &src[y * w..(y + 1) * w];
+        for i in 0..n {
+            let r = top + i;
+            let x = if flip_rows { w - 1 - r } else { r };
+            out[i * h + c] = from[x];
+        }
+    }
+}
+
 /// Orientations 5–8 swap the axes: 5 transposes, 6 turns 90° clockwise, 7 transverses,
 /// 8 turns 90° counter-clockwise. Walks the source in 64×64 tiles so that the writes, which
 /// stride through the destination, stay in cache (a per-pixel `rotate90` over a 12-MP photo
@@ -111,6 +176,36 @@ mod tests {
             img.height(),
             img.pixels().map(|p| p.0[0]).collect(),
         )
+    }
+
+    /// Every strip of rows, at every orientation, RGB and RGBA, odd sides: the rows of `apply`.
+    #[test]
+    fn upright_rows_are_the_rows_of_apply() {
+        let mut next = crate::xorshift32(9);
+        for (w, h) in [(7u32, 5u32), (1, 6), (6, 1), (16, 16)] {
+            let rgba = RgbaImage::from_fn(w, h, |_, _| image::Rgba(next().to_le_bytes()));
+            let rgb = image::DynamicImage::ImageRgba8(rgba.clone()).to_rgb8();
+            for frame in [Frame::Rgba(rgba), Frame::Rgb(rgb)] {
+                for o in 1..=8 {
+                    let whole = apply(frame.clone(), o);
+                    let (uw, uh) = whole.dimensions();
+                    let row = uw as usize * frame.channels();
+                    for strip in [1usize, 2, 3, 16] {
+                        let mut got = Vec::new();
+                        for top in (0..uh as usize).step_by(strip) {
+                            let rows = strip.min(uh as usize - top);
+                            let mut out = vec![0u8; rows * row];
+                            upright_rows(&frame, o, top, &mut out);
+                            got.extend_from_slice(&out);
+                        }
+                        assert!(
+                            got == whole.as_raw(),
+                            "{w}x{h}, orientation {o}, strip {strip}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

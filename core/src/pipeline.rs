@@ -2,6 +2,9 @@
 
 #[cfg(feature = "rayon")]
 use std::sync::Arc;
+
+#[cfg(feature = "rayon")]
+use crate::libwebp::Stage;
 use std::sync::{Mutex, PoisonError};
 
 use image::RgbaImage;
@@ -370,41 +373,41 @@ impl Pipeline {
         // upright sRGB image is encoded from the decoded pixels themselves (freed once both
         // sides are done); one turned by 90° from its turned copy, converted to sRGB there if
         // it has a profile (turning and converting act on each pixel alone, so their order does
-        // not matter), which costs no more memory than turning it later. An upright image with
-        // a profile is encoded from the decoded pixels too when each full-size variant is lossy
-        // WebP and the image has no alpha: libwebp takes them in strips of rows, each converted
-        // just before its import (no copy of the frame; the same bytes as converting it whole).
-        // Otherwise it, or an image flipped or turned by 180° (done in place otherwise), would
-        // need a copy of the whole frame: it waits for the others.
+        // not matter), which costs no more memory than turning it later. An image with a profile
+        // or an orientation is encoded from the decoded pixels too when each full-size variant
+        // is lossy WebP and the image has no alpha: libwebp takes the upright image in strips of
+        // rows, each gathered (turned) and converted just before its import (no copy of the
+        // frame; the same bytes as turning and converting it whole). Otherwise an image flipped
+        // or turned by 180° (done in place otherwise), or one upright with a profile, would need
+        // a copy of the whole frame: it waits for the others.
         #[cfg(feature = "rayon")]
         let as_is = to_srgb.is_none() && orientation == 1;
         #[cfg(feature = "rayon")]
-        let (early, jobs, converting) = {
+        let (early, jobs, staged) = {
             let full = frame.dimensions();
             let turned = (5..=8).contains(&orientation);
             let full_size = |v: &Variant| {
                 let (w, h) = target_size(upright_size.0, upright_size.1, v);
                 (if turned { (h, w) } else { (w, h) }) == full
             };
-            let converting = orientation == 1
-                && to_srgb.is_some()
+            let staged = !as_is
                 && jobs.iter().all(|(v, _)| {
                     !full_size(v)
                         || (v.format == OutputFormat::Webp
-                            && crate::libwebp::converts_on_import(
+                            && crate::libwebp::stages_on_import(
                                 v.lossless,
                                 frame.channels(),
                                 has_alpha,
                             ))
                 });
-            let is_full = |v: &Variant| (as_is || turned || converting) && full_size(v);
+            let is_full = |v: &Variant| (as_is || turned || staged) && full_size(v);
             let n_full = jobs.iter().filter(|(v, _)| is_full(v)).count();
             let (early, jobs) = if n_full > 0 && n_full < jobs.len() {
                 jobs.into_iter().partition(|(v, _)| is_full(v))
             } else {
                 (Vec::new(), jobs)
             };
-            (early, jobs, converting)
+            (early, jobs, staged)
         };
         #[cfg(feature = "rayon")]
         let mut done = if early.is_empty() {
@@ -416,8 +419,12 @@ impl Pipeline {
                     use rayon::prelude::*;
                     let from: EncodeFrom<'_> = if as_is {
                         EncodeFrom::Shared(shared)
-                    } else if let Some(t) = finish.to_srgb.filter(|_| converting) {
-                        EncodeFrom::Converting(shared, t)
+                    } else if staged {
+                        let stage = Stage {
+                            orientation,
+                            to_srgb: finish.to_srgb,
+                        };
+                        EncodeFrom::Staged(shared, stage)
                     } else {
                         let mut copy = orient::apply_copy(&shared, orientation);
                         drop(shared);
@@ -432,11 +439,11 @@ impl Pipeline {
                         return Ok(vec![(order, out)]);
                     }
                     let pixels: &Frame = match &from {
-                        EncodeFrom::Converting(f, t) => {
+                        EncodeFrom::Staged(f, stage) => {
                             return early
                                 .into_par_iter()
                                 .map(|(v, order)| {
-                                    let from = EncodeFrom::Converting(Arc::clone(f), t);
+                                    let from = EncodeFrom::Staged(Arc::clone(f), *stage);
                                     let out = encode_variant(from, v, has_alpha, &budget)?;
                                     Ok::<_, Error>((order, out))
                                 })
@@ -500,9 +507,9 @@ enum EncodeFrom<'a> {
     /// as the encoder has its copy.
     #[cfg(feature = "rayon")]
     Shared(Arc<Frame>),
-    /// [`EncodeFrom::Shared`] pixels still to be converted to sRGB.
+    /// [`EncodeFrom::Shared`] pixels still to be turned upright and/or converted to sRGB.
     #[cfg(feature = "rayon")]
-    Converting(Arc<Frame>, &'a SrgbTransform),
+    Staged(Arc<Frame>, Stage<'a>),
 }
 
 fn encode_variant(
@@ -524,11 +531,11 @@ fn encode_variant(
         #[cfg(feature = "rayon")]
         EncodeFrom::Shared(f) => (f.dimensions(), f.channels(), encode::Pixels::Shared(f)),
         #[cfg(feature = "rayon")]
-        EncodeFrom::Converting(f, t) => (
-            f.dimensions(),
-            f.channels(),
-            encode::Pixels::Converting(f, t),
-        ),
+        EncodeFrom::Staged(f, stage) => {
+            let (w, h) = f.dimensions();
+            let size = orient::oriented_size(w, h, stage.orientation);
+            (size, f.channels(), encode::Pixels::Staged(f, stage))
+        }
     };
     let bytes = encode::encode_within(pixels, size, channels, v, has_alpha, budget)?;
     let (width, height) = size;

@@ -400,10 +400,10 @@ fn a_pool_runs_from_many_threads_as_one_pipeline_does() {
     assert_eq!(err.code(), ErrorCode::InvalidOptions);
 }
 
-/// However the pipeline arranges its work (a full-size variant of an upright sRGB image, of one
-/// turned by 90° (converted after turning), or of an upright one with a profile (converted in
-/// strips of rows on the way into libwebp), starts encoding while the others are resized; the
-/// rest are encoded in parallel, largest first),
+/// However the pipeline arranges its work (a full-size variant of an upright sRGB image, or of
+/// one turned, flipped or with a profile (turned and converted in strips of rows on the way into
+/// libwebp, or into a copy when there is alpha to keep), starts encoding while the others are
+/// resized; the rest are encoded in parallel, largest first),
 /// every variant is exactly what a run of that variant alone gives.
 #[test]
 fn each_variant_equals_a_run_of_it_alone() {
@@ -446,6 +446,32 @@ fn each_variant_equals_a_run_of_it_alone() {
         (
             "rgba png, display p3, 1701 x 999",
             fixtures::png_rgba(&see_through, None, Some(p3.clone())),
+        ),
+        // Flipped, and turned with a profile: libwebp takes strips of the upright rows.
+        (
+            "rgb png, orientation 3, 1703 x 1001",
+            fixtures::png_rgb(
+                &gradient(1703, 1001),
+                Some(fixtures::exif_block(3, false)),
+                None,
+            ),
+        ),
+        (
+            "opaque rgba png, orientation 7, display p3, 1701 x 999",
+            fixtures::png_rgba(
+                &opaque,
+                Some(fixtures::exif_block(7, false)),
+                Some(p3.clone()),
+            ),
+        ),
+        // Turned with alpha to keep: from a turned copy.
+        (
+            "rgba png, orientation 5, display p3, 1701 x 999",
+            fixtures::png_rgba(
+                &see_through,
+                Some(fixtures::exif_block(5, false)),
+                Some(p3.clone()),
+            ),
         ),
     ];
     // One full-size variant (its encode alone starts early), and two (encoded in parallel).
