@@ -2,9 +2,6 @@
 
 #[cfg(feature = "rayon")]
 use std::sync::Arc;
-
-#[cfg(feature = "rayon")]
-use crate::libwebp::Stage;
 use std::sync::{Mutex, PoisonError};
 
 use image::RgbaImage;
@@ -17,6 +14,8 @@ use crate::dominant;
 use crate::encode::{self, WEBP_MAX_DIMENSION};
 use crate::error::Error;
 use crate::frame::Frame;
+#[cfg(feature = "rayon")]
+use crate::libwebp::Stage;
 use crate::options::{Options, OutputFormat, Variant};
 use crate::orient;
 use crate::output::{Color, MetadataFound, Output, PaletteColor, SourceReport, VariantOutput};
@@ -371,15 +370,15 @@ impl Pipeline {
         // A full-size variant needs no resizing: its encode, the longest, starts at once on
         // another core while this thread resizes the other variants from the same pixels. An
         // upright sRGB image is encoded from the decoded pixels themselves (freed once both
-        // sides are done); one turned by 90° from its turned copy, converted to sRGB there if
-        // it has a profile (turning and converting act on each pixel alone, so their order does
-        // not matter), which costs no more memory than turning it later. An image with a profile
-        // or an orientation is encoded from the decoded pixels too when each full-size variant
-        // is lossy WebP and the image has no alpha: libwebp takes the upright image in strips of
-        // rows, each gathered (turned) and converted just before its import (no copy of the
-        // frame; the same bytes as turning and converting it whole). Otherwise an image flipped
-        // or turned by 180° (done in place otherwise), or one upright with a profile, would need
-        // a copy of the whole frame: it waits for the others.
+        // sides are done). So is one turned, flipped or with a profile when each full-size
+        // variant is lossy WebP and the image has no alpha: libwebp takes the upright image in
+        // strips of rows, each gathered (turned) and converted just before its import (no copy
+        // of the frame; the same bytes as turning and converting it whole). Otherwise one turned
+        // by 90° is encoded from its turned copy, converted there if it has a profile (turning
+        // and converting act on each pixel alone, so their order does not matter), which costs
+        // no more memory than turning it later; one flipped or turned by 180° (done in place
+        // otherwise), or upright with a profile, would need a copy of the whole frame: it waits
+        // for the others.
         #[cfg(feature = "rayon")]
         let as_is = to_srgb.is_none() && orientation == 1;
         #[cfg(feature = "rayon")]
