@@ -6,7 +6,9 @@
 //! deadline or token meanwhile. So a run started outside the pool first moves onto it as one
 //! job ([`in_pool`]): while the job is queued the calling thread checks the budget, and takes
 //! the job back, unstarted, once the budget is spent; once a worker runs it, every parallel
-//! call inside is a worker's own (split locally, never queued behind others' work).
+//! call inside is a worker's own (split locally, not queued behind others' work). A worker that
+//! waits for a half another worker took may still run other work meanwhile (rayon's way of
+//! waiting), so a run on a shared pool can end later than its budget by that work.
 
 #![allow(unsafe_code)]
 
