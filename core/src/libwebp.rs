@@ -255,7 +255,6 @@ unsafe fn import_staged(
     let channels = frame.channels();
     let stride = width * channels;
     let c_stride = stride as c_int;
-    let bytes = frame.as_raw();
     // SAFETY (the block): `picture` and `part` are initialised pictures; every import reads
     // `h` rows of `stride` bytes of `strip`, which holds them; the plane copies stay within the
     // planes libwebp allocated for `part` (`h` rows of `width`, `(h + 1) / 2` of
@@ -279,11 +278,7 @@ unsafe fn import_staged(
             }
             let h = STRIP_ROWS.min(height - top);
             let strip = &mut strip[..h * stride];
-            if stage.orientation == 1 {
-                strip.copy_from_slice(&bytes[top * stride..(top + h) * stride]);
-            } else {
-                crate::orient::upright_rows(frame, stage.orientation, top, strip);
-            }
+            crate::orient::upright_rows(frame, stage.orientation, top, strip);
             if let Some(t) = stage.to_srgb {
                 t.apply_raw(strip);
             }
