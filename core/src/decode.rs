@@ -9,7 +9,7 @@
 //! Everything else goes through `image`'s decoders with [`image::Limits`] set from [`Limits`],
 //! except WebP, which libwebp decodes.
 
-use image::{DynamicImage, ImageDecoder, ImageError};
+use image::{ColorType, DynamicImage, ImageDecoder, ImageError};
 
 use crate::budget::{Budget, CheckedReader};
 use crate::error::{Error, LimitKind};
@@ -90,8 +90,9 @@ pub fn decode_scaled(
 
 /// [`decode_scaled`] within a time budget: libjpeg checks it between scans and row groups,
 /// libwebp between slices of its input, the other decoders at every read of theirs. The ICC
-/// profile stays in `checked` (the caller moves it on, no copy). A JPEG takes `reuse` and is
-/// decoded into it if it is large enough ([`crate::libjpeg::Decoder::reusing`]).
+/// profile stays in `checked` (the caller moves it on, no copy). The decoders that write into
+/// a buffer of ours (JPEG, WebP, and PNG, GIF, BMP and TIFF at 8 bits) take `reuse` and write
+/// into it if it is large enough ([`crate::libjpeg::Decoder::reusing`], [`block`]).
 pub(crate) fn decode_within(
     bytes: &[u8],
     checked: &Checked,
@@ -101,24 +102,30 @@ pub(crate) fn decode_within(
     reuse: &mut Vec<u8>,
 ) -> Result<Pixels, Error> {
     let format = checked.format;
-    // Taken only by the decoder that writes into it.
-    let reuse = match format {
-        Format::Jpeg => std::mem::take(reuse),
-        _ => Vec::new(),
-    };
-    let run = || match format {
+    // Taken only by a decoder that writes into it.
+    // Called once: through `catch_unwind` where panics unwind, directly (so as `FnMut`) where
+    // they abort.
+    #[cfg_attr(panic = "unwind", allow(unused_mut))]
+    let mut run = || match format {
         Format::Jpeg => {
             let shrink = if matches!(shrink, 2 | 4 | 8) {
                 shrink
             } else {
                 1
             };
-            decode_jpeg(bytes, checked, limits, shrink, budget, reuse)
+            decode_jpeg(
+                bytes,
+                checked,
+                limits,
+                shrink,
+                budget,
+                std::mem::take(reuse),
+            )
         }
-        Format::Webp => decode_webp(bytes, checked, limits, budget),
+        Format::Webp => decode_webp(bytes, checked, limits, budget, reuse),
         #[cfg(feature = "avif-input")]
         Format::Avif => crate::avif::decode(bytes, checked, limits, budget),
-        _ => decode_with_image(bytes, checked, limits, budget),
+        _ => decode_with_image(bytes, checked, limits, budget, reuse),
     };
     #[cfg(panic = "unwind")]
     let pixels =
@@ -187,14 +194,30 @@ fn decode_jpeg(
     Ok(pixels)
 }
 
+/// A zeroed buffer of `len` bytes: `reuse`'s block (taken) if that is large enough, else a
+/// fresh one (`reuse` is then freed first). A fresh block of several MB is mapped on its own
+/// and faulted in page by page as the decoder writes it; zeroing a block already mapped costs
+/// a fraction of that.
+pub(crate) fn block(reuse: &mut Vec<u8>, len: usize) -> Vec<u8> {
+    let mut block = std::mem::take(reuse);
+    if block.capacity() < len {
+        drop(block);
+        return vec![0; len];
+    }
+    block.clear();
+    block.resize(len, 0);
+    block
+}
+
 /// WebP through libwebp's own decoder (the library that also encodes every output).
 fn decode_webp(
     bytes: &[u8],
     checked: &Checked,
     limits: &Limits,
     budget: Budget<'_>,
+    reuse: &mut Vec<u8>,
 ) -> Result<Pixels, Error> {
-    let frame = crate::libwebp::decode(bytes, checked, limits, &budget)?;
+    let frame = crate::libwebp::decode(bytes, checked, limits, &budget, reuse)?;
     let image = image::RgbaImage::from_raw(frame.width, frame.height, frame.data)
         .ok_or_else(|| Error::internal("webp buffer size"))?;
     Ok(Pixels::Image(DynamicImage::ImageRgba8(image)))
@@ -219,6 +242,7 @@ fn decode_with_image(
     checked: &Checked,
     limits: &Limits,
     budget: Budget<'_>,
+    reuse: &mut Vec<u8>,
 ) -> Result<Pixels, Error> {
     let format = checked.format;
     let mut image_limits = image::Limits::default();
@@ -279,6 +303,107 @@ fn decode_with_image(
             limits.max_alloc_bytes,
         ));
     }
-    let img = DynamicImage::from_decoder(decoder).map_err(err)?;
+    // 8-bit pixels go to a buffer of ours (`reuse`'s block when it is large enough); deeper
+    // ones to `image`'s own. Not in WebAssembly, where no block is kept between runs (its
+    // memory is never given back) and the code would only take module size.
+    let color = decoder.color_type();
+    let img = match color {
+        ColorType::L8 | ColorType::La8 | ColorType::Rgb8 | ColorType::Rgba8
+            if !cfg!(target_family = "wasm") =>
+        {
+            let len = usize::try_from(total).map_err(|_| {
+                Error::limit_exceeded(LimitKind::Alloc, total, limits.max_alloc_bytes)
+            })?;
+            let mut buf = block(reuse, len);
+            decoder.read_image(&mut buf).map_err(err)?;
+            let short = || Error::internal("decoded buffer size");
+            match color {
+                ColorType::L8 => DynamicImage::ImageLuma8(
+                    image::GrayImage::from_raw(width, height, buf).ok_or_else(short)?,
+                ),
+                ColorType::La8 => DynamicImage::ImageLumaA8(
+                    image::GrayAlphaImage::from_raw(width, height, buf).ok_or_else(short)?,
+                ),
+                ColorType::Rgb8 => DynamicImage::ImageRgb8(
+                    image::RgbImage::from_raw(width, height, buf).ok_or_else(short)?,
+                ),
+                _ => DynamicImage::ImageRgba8(
+                    image::RgbaImage::from_raw(width, height, buf).ok_or_else(short)?,
+                ),
+            }
+        }
+        _ => DynamicImage::from_decoder(decoder).map_err(err)?,
+    };
     Ok(Pixels::Image(img))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(img: DynamicImage, format: image::ImageFormat) -> Vec<u8> {
+        let mut out = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut out), format)
+            .unwrap();
+        out
+    }
+
+    /// The decoders that write into a buffer of ours write into the block they are given when
+    /// it is large enough, and leave it alone when they do not use it.
+    #[test]
+    fn decoders_write_into_the_given_block() {
+        let limits = Limits::default();
+        let rgb = image::RgbImage::from_fn(300, 200, |x, y| {
+            image::Rgb([x as u8, y as u8, (x ^ y) as u8])
+        });
+        let cases = [
+            (encoded(rgb.clone().into(), image::ImageFormat::Png), true),
+            (encoded(rgb.clone().into(), image::ImageFormat::WebP), true),
+            (
+                encoded(
+                    DynamicImage::from(rgb.clone()).to_luma8().into(),
+                    image::ImageFormat::Png,
+                ),
+                true,
+            ),
+            (crate::test_jpeg(300, 200, 5), true),
+            (
+                encoded(
+                    DynamicImage::from(rgb.clone()).to_rgb16().into(),
+                    image::ImageFormat::Png,
+                ),
+                false,
+            ),
+        ];
+        for (i, (bytes, writes)) in cases.into_iter().enumerate() {
+            let checked = crate::validate::check(&bytes, &limits).unwrap();
+            let fresh =
+                decode_within(&bytes, &checked, &limits, 1, Budget::NONE, &mut Vec::new()).unwrap();
+            let mut reuse = vec![7u8; 300 * 200 * 4 + 100];
+            let at = reuse.as_ptr();
+            let pixels =
+                decode_within(&bytes, &checked, &limits, 1, Budget::NONE, &mut reuse).unwrap();
+            let Pixels::Image(img) = &pixels else {
+                panic!("case {i}: not an image")
+            };
+            let Pixels::Image(want) = &fresh else {
+                panic!("case {i}: not an image")
+            };
+            assert_eq!(img, want, "case {i}: other pixels than a fresh decode's");
+            let raw = img.as_bytes().as_ptr();
+            if writes {
+                assert_eq!(raw, at, "case {i}: not written into the given block");
+                assert_eq!(reuse.capacity(), 0, "case {i}: the block was not taken");
+            } else {
+                assert_ne!(raw, at, "case {i}");
+                assert_eq!(reuse.as_ptr(), at, "case {i}: an unused block was taken");
+            }
+        }
+        // A block too small is freed, and a fresh one taken.
+        let bytes = encoded(rgb.into(), image::ImageFormat::Png);
+        let checked = crate::validate::check(&bytes, &limits).unwrap();
+        let mut small = vec![0u8; 1000];
+        decode_within(&bytes, &checked, &limits, 1, Budget::NONE, &mut small).unwrap();
+        assert_eq!(small.capacity(), 0);
+    }
 }

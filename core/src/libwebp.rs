@@ -363,21 +363,29 @@ fn status_error(status: sys::VP8StatusCode) -> Error {
 }
 
 /// A zeroed RGBA buffer for an image whose size [`Checked::admit`] admitted (its RGBA8 size
-/// was held to the allocation budget by [`crate::validate::check`]).
-fn rgba_buffer(width: u32, height: u32, limits: &Limits) -> Result<Vec<u8>, Error> {
+/// was held to the allocation budget by [`crate::validate::check`]), in `reuse`'s block if
+/// that is large enough ([`crate::decode::block`]).
+fn rgba_buffer(
+    width: u32,
+    height: u32,
+    limits: &Limits,
+    reuse: &mut Vec<u8>,
+) -> Result<Vec<u8>, Error> {
     let len = u64::from(width) * u64::from(height) * 4;
     let len = usize::try_from(len)
         .map_err(|_| Error::limit_exceeded(LimitKind::Alloc, len, limits.max_alloc_bytes))?;
-    Ok(vec![0; len])
+    Ok(crate::decode::block(reuse, len))
 }
 
 /// Decodes a WebP file, still or animated (first frame only), within `limits`; `budget` is
-/// checked between slices of the input (see [`decode_into`]).
+/// checked between slices of the input (see [`decode_into`]). The pixels go to `reuse`'s block
+/// if it is large enough.
 pub(crate) fn decode(
     bytes: &[u8],
     checked: &Checked,
     limits: &Limits,
     budget: &Budget<'_>,
+    reuse: &mut Vec<u8>,
 ) -> Result<Frame, Error> {
     let mut features = MaybeUninit::<sys::WebPBitstreamFeatures>::zeroed();
     // SAFETY: `bytes` is a live slice of the given length; `features` is writable memory of
@@ -397,7 +405,7 @@ pub(crate) fn decode(
         _ => return Err(Error::corrupt("webp", "zero width or height")),
     };
     checked.admit(width, height)?;
-    let mut data = rgba_buffer(width, height, limits)?;
+    let mut data = rgba_buffer(width, height, limits, reuse)?;
     if features.has_animation != 0 {
         first_frame(bytes, &mut data, width, height, budget)?;
     } else {

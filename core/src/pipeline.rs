@@ -166,7 +166,9 @@ impl Pipeline {
 
     /// Validates and decodes `input`, leaving the conversion to sRGB and the orientation to the
     /// pixels that are kept.
-    /// A JPEG is decoded into `reuse` (taken) if it is large enough.
+    /// The decoded pixels go to `reuse`'s block (taken) if it is large enough and no variant
+    /// will take the decoded frame as its image: such a block would leave with the variant,
+    /// and the next run would fault a fresh one in.
     fn decode(
         &self,
         input: &[u8],
@@ -183,6 +185,11 @@ impl Pipeline {
         budget.check()?;
         let orientation = info.upright_orientation();
         let shrink = self.decode_scale(&checked);
+        let (w, h) = orient::oriented_size(info.width, info.height, orientation);
+        let frame_taken =
+            shrink == 1 && (self.options.variants.iter()).any(|v| target_size(w, h, v) == (w, h));
+        let mut own = Vec::new();
+        let reuse = if frame_taken { &mut own } else { reuse };
         let pixels = decode::decode_within(input, &checked, limits, shrink, budget, reuse)?;
         let (stored_width, stored_height) = if shrink > 1 {
             (info.width, info.height)
@@ -713,14 +720,19 @@ const SPARE_KEPT: usize = 32 << 20;
 struct Spare(Vec<u8>);
 
 impl Spare {
-    /// Keeps `block` (the previous one is freed) if it is at most [`SPARE_KEPT`] bytes.
+    /// Keeps the larger of `block` and the block already kept (the other is freed), up to
+    /// [`SPARE_KEPT`] bytes. The larger one, not the last: a process that handles images of
+    /// several sizes in turn (or a PNG between two JPEGs, whose decoder does not write into
+    /// the block) would otherwise fault a fresh block in for each larger image.
     fn keep(&mut self, block: Option<Vec<u8>>) {
         // WebAssembly's linear memory is never given back: a freed block is reused there
         // without faults, and keeping it would only keep it from other uses.
         if cfg!(target_family = "wasm") {
             return;
         }
-        if let Some(block) = block.filter(|b| b.capacity() <= SPARE_KEPT) {
+        if let Some(block) =
+            block.filter(|b| b.capacity() <= SPARE_KEPT && b.capacity() > self.0.capacity())
+        {
             self.0 = block;
         }
     }
@@ -843,6 +855,61 @@ mod tests {
             assert_eq!(digests(out), digests(&fresh));
         }
         assert_eq!(digests(&p.run(&big).unwrap()), digests(&first));
+
+        // The larger block is kept, not the last one: a small JPEG, a PNG and a WebP (whose
+        // decoders write into the block too), a 16-bit PNG (decoded into a block of `image`'s)
+        // and an image that a variant takes whole leave the large one in place.
+        let mut p = Pipeline::new(thumbs.clone()).unwrap();
+        let encode = |img: image::DynamicImage, format| {
+            let mut out = Vec::new();
+            img.write_to(&mut std::io::Cursor::new(&mut out), format)
+                .unwrap();
+            out
+        };
+        let gradient = image::RgbImage::from_fn(640, 400, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
+        });
+        let png = encode(gradient.clone().into(), image::ImageFormat::Png);
+        // libwebp decodes to RGBA: 400 × 300 × 4 bytes fit in the block too.
+        let webp = encode(
+            image::DynamicImage::from(gradient.clone()).crop_imm(0, 0, 400, 300),
+            image::ImageFormat::WebP,
+        );
+        // 16-bit samples go to `image`'s own buffer, which becomes a block smaller than the
+        // kept one.
+        let deep = encode(
+            image::DynamicImage::from(gradient.clone())
+                .crop_imm(0, 0, 320, 200)
+                .to_rgb16()
+                .into(),
+            image::ImageFormat::Png,
+        );
+        p.run(&small).unwrap();
+        // 640 / 150 = 4.3: decoded at 1/2.
+        assert_eq!(p.spare.0.capacity(), 320 * 200 * 3);
+        p.run(&big).unwrap();
+        let block = p.spare.0.as_ptr();
+        // Under the 150-px box: the decoded frame is the variant's image, and takes no block.
+        let tiny = encode(
+            image::DynamicImage::from(gradient.clone()).crop_imm(0, 0, 120, 90),
+            image::ImageFormat::Png,
+        );
+        for input in [&small, &png, &webp, &deep, &tiny, &small, &png] {
+            let fresh = Pipeline::new(thumbs.clone()).unwrap().run(input).unwrap();
+            assert_eq!(digests(&p.run(input).unwrap()), digests(&fresh));
+            assert_eq!(
+                (p.spare.0.as_ptr(), p.spare.0.capacity()),
+                (block, 600 * 450 * 3),
+                "the larger block was not kept, or not written into"
+            );
+        }
+        // A PNG larger than the block: decoded into a fresh one, which is kept.
+        let wide = encode(
+            image::RgbImage::from_pixel(1000, 400, image::Rgb([9, 99, 199])).into(),
+            image::ImageFormat::Png,
+        );
+        p.run(&wide).unwrap();
+        assert_eq!(p.spare.0.capacity(), 1000 * 400 * 3);
 
         // A full-size variant takes the frame: the block stays empty.
         let both = thumbs.with_variants(vec![Variant::fit("t", 150), Variant::original("o")]);
