@@ -745,8 +745,11 @@ impl std::fmt::Debug for Spare {
 }
 
 /// Resampling scratch kept between runs (reused, so no allocation per run); larger scratch, left
-/// by a large photo, is freed before encoding instead of being held through it.
-const SCRATCH_KEPT: usize = 4 << 20;
+/// by a large photo, is freed before encoding instead of being held through it. 8 MiB holds the
+/// scratch of an 800-px variant from a JPEG decoded at full size (under 3,200 px wide for it, so
+/// under 3,200 × 800 RGB): a 6-MP photo's (5.3 MB) was faulted in again every run at 4 MiB, 3 of
+/// its 57 ms (`benches/RESULTS.md`). An ingest's 1,600-px and full-size resizes leave more.
+const SCRATCH_KEPT: usize = 8 << 20;
 
 /// Decoded pixels in the source's colour space and orientation, with what it takes to finish
 /// them, and the report so far.
