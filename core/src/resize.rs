@@ -58,10 +58,15 @@ pub fn plan(
     (nw as u32, nh as u32)
 }
 
-/// A reusable resampler: keeps `fast_image_resize`'s scratch buffers between calls.
+/// A reusable resampler: keeps `fast_image_resize`'s scratch buffers between calls, and those
+/// of a resize cut into bands under a time budget.
 #[derive(Debug, Default)]
 pub struct Resizer {
     inner: FirResizer,
+    /// A banded resize's vertical-pass image (`sw × height`).
+    mid: Vec<u8>,
+    /// A banded resize's strip of columns, before it is copied into `mid`.
+    strip: Vec<u8>,
 }
 
 impl Resizer {
@@ -203,29 +208,39 @@ impl Resizer {
         }
         // The vertical pass, `sw × sh` → `sw × height`, in strips of columns, each resampled
         // into a buffer of its own and copied into place (a view into the whole image would be
-        // another instantiation of the resampler: +0.8 MB of native code).
+        // another instantiation of the resampler: +0.8 MB of native code). Both buffers are
+        // kept for the next call (a fresh one of several MB is faulted in page by page), and
+        // are zero-filled only where they grow: every byte of `mid` is copied from a strip.
         let row = sw as usize * px;
-        let mut mid = vec![0u8; row * height as usize];
         let strip = (BAND_PIXELS / sh as usize).clamp(16, sw as usize) as u32;
-        let mut part = Vec::new();
+        let mid_len = row * height as usize;
+        let grow = |buf: &mut Vec<u8>, len: usize| {
+            if buf.len() < len {
+                buf.resize(len, 0);
+            }
+        };
+        grow(&mut self.mid, mid_len);
+        grow(&mut self.strip, strip as usize * height as usize * px);
+        let mid = &mut self.mid[..mid_len];
         for x0 in (0..sw).step_by(strip as usize) {
             budget.check()?;
             let w = strip.min(sw - x0);
             let crop = options.crop(f64::from(x0), 0.0, f64::from(w), f64::from(sh));
-            part.resize(w as usize * height as usize * px, 0);
-            let mut dst =
-                TypedImage::<P>::from_buffer(w, height, &mut part).map_err(|e| err(&e))?;
+            let part = &mut self.strip[..w as usize * height as usize * px];
+            let mut dst = TypedImage::<P>::from_buffer(w, height, part).map_err(|e| err(&e))?;
             self.inner
                 .resize_typed(&from, &mut dst, &crop)
                 .map_err(|e| err(&e))?;
             let (at, len) = (x0 as usize * px, w as usize * px);
+            let part = &self.strip[..w as usize * height as usize * px];
             for (to, from) in mid.chunks_exact_mut(row).zip(part.chunks_exact(len)) {
                 to[at..at + len].copy_from_slice(from);
             }
         }
         // The horizontal pass, `sw × height` → `width × height`, in bands of rows written
         // straight into the output.
-        let from = TypedImageRef::<P>::from_buffer(sw, height, &mid).map_err(|e| err(&e))?;
+        let from = TypedImageRef::<P>::from_buffer(sw, height, &self.mid[..mid_len])
+            .map_err(|e| err(&e))?;
         let band = (BAND_PIXELS / sw as usize).clamp(1, height as usize) as u32;
         let out_row = width as usize * px;
         for (i, rows) in buf.chunks_mut(band as usize * out_row).enumerate() {
@@ -390,14 +405,20 @@ impl Resizer {
 
     /// Bytes held in scratch buffers.
     pub fn size_of_internal_buffers(&self) -> usize {
-        self.inner.size_of_internal_buffers()
+        self.inner.size_of_internal_buffers() + self.mid.capacity() + self.strip.capacity()
     }
 
-    /// Frees the scratch buffers if they hold more than `max_bytes` (a large photo leaves a
-    /// scratch image of tens of MB that would otherwise stay allocated while it is encoded).
+    /// Frees the scratch buffers that hold more than `max_bytes` each: `fast_image_resize`'s
+    /// (as one), and the banded resize's image and strip (a large photo leaves a scratch image
+    /// of tens of MB that would otherwise stay allocated while it is encoded).
     pub fn shrink_scratch(&mut self, max_bytes: usize) {
         if self.inner.size_of_internal_buffers() > max_bytes {
             self.inner.reset_internal_buffers();
+        }
+        for buf in [&mut self.mid, &mut self.strip] {
+            if buf.capacity() > max_bytes {
+                *buf = Vec::new();
+            }
         }
     }
 }
@@ -532,6 +553,15 @@ mod tests {
                 assert!(one == banded, "{channels} channels to {w}x{h}");
             }
         }
+        // The banded path's buffers stay for the next call, which writes into them.
+        let (mid, strip) = (r.mid.as_ptr(), r.strip.as_ptr());
+        r.resize_raw(&src, (sw, sh), 3, (800, 427), false, false, &bounded)
+            .unwrap();
+        assert_eq!((r.mid.as_ptr(), r.strip.as_ptr()), (mid, strip));
+        r.shrink_scratch(usize::MAX);
+        assert_eq!(r.mid.as_ptr(), mid);
+        r.shrink_scratch(0);
+        assert_eq!(r.size_of_internal_buffers(), 0);
         token.cancel();
         let err = r
             .resize_raw(&src, (sw, sh), 4, (800, 427), false, false, &bounded)
