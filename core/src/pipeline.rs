@@ -26,8 +26,8 @@ use crate::validate;
 use crate::validate::Format;
 
 /// A reusable pipeline: options are validated once, and resampling scratch buffers are kept
-/// between runs, as is the block a run's decoded frame filled (up to 32 MiB; not when a
-/// full-size variant took the frame), which the next run's JPEG decode writes into.
+/// between runs, as is the largest block a run's decoded frame filled (up to 32 MiB; not when a
+/// variant took the frame as its image), which the next runs' decodes write into.
 ///
 /// ```
 /// let mut pipeline = imgest::Pipeline::new(imgest::Options::default())?;
@@ -270,7 +270,7 @@ impl Pipeline {
     fn run_here(&mut self, input: &[u8], budget: Budget<'_>) -> Result<Output, Error> {
         let mut spare = std::mem::take(&mut self.spare.0);
         let decoded = self.decode(input, budget, &mut spare);
-        // Left as it was unless a JPEG decode took it.
+        // Left as it was unless a decoder took it.
         self.spare.0 = spare;
         self.produce(decoded?, budget)
     }
@@ -712,7 +712,7 @@ fn into_frame(pixels: DecodedPixels) -> Frame {
 /// 32 MiB on 64-bit systems), a 10-megapixel RGB frame.
 const SPARE_KEPT: usize = 32 << 20;
 
-/// The block a run's decoded frame filled, kept for the next run's JPEG decode to write into:
+/// The block a run's decoded frame filled, kept for the next runs' decodes to write into:
 /// a fresh block of that size (a few to tens of MB, mapped on its own by `malloc`) is faulted
 /// in page by page, which took two thirds of the kernel's 6–7 % of a thumbnail's CPU time
 /// (`benches/RESULTS.md`). Its contents are never read.
@@ -722,8 +722,8 @@ struct Spare(Vec<u8>);
 impl Spare {
     /// Keeps the larger of `block` and the block already kept (the other is freed), up to
     /// [`SPARE_KEPT`] bytes. The larger one, not the last: a process that handles images of
-    /// several sizes in turn (or a PNG between two JPEGs, whose decoder does not write into
-    /// the block) would otherwise fault a fresh block in for each larger image.
+    /// several sizes in turn (or a 16-bit PNG between two JPEGs, whose decoder does not write
+    /// into the block) would otherwise fault a fresh block in for each larger image.
     fn keep(&mut self, block: Option<Vec<u8>>) {
         // WebAssembly's linear memory is never given back: a freed block is reused there
         // without faults, and keeping it would only keep it from other uses.
@@ -835,8 +835,8 @@ mod tests {
         assert_eq!(with(200, true).decode_scale(&png), 1);
     }
 
-    /// A run whose decoded frame is no variant's keeps its block, and the next run's JPEG
-    /// decode writes into it; the outputs are a fresh pipeline's, byte for byte.
+    /// A run whose decoded frame is no variant's keeps its block, and the next runs' decodes
+    /// write into it; the outputs are a fresh pipeline's, byte for byte.
     #[test]
     fn a_run_decodes_into_the_block_the_last_one_left() {
         let thumbs = Options::default().with_variants(vec![Variant::fit("thumb", 150)]);
